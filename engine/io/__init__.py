@@ -55,7 +55,7 @@ def detect_format(path: str | os.PathLike) -> str:
     text = head.decode("utf-8", errors="replace").lstrip("\ufeff").lstrip()
     if text.upper().startswith("HIERARCHY"):
         return "bvh"
-    if text.startswith("{"):
+    if text.startswith(("{", "[")):
         return "json"
     raise MotionFormatError(f"{path}: unrecognised file format (expected .npz, .bvh or .json motion)")
 

@@ -67,6 +67,9 @@ def _read_track(data: dict[str, np.ndarray], side: str, path: Path, hand_mean: n
     transl = data[transl_key] if transl_key else np.zeros((T, 3))
     betas_key = _find(data, side, "betas")
     valid_key = _find(data, side, "valid")
+    for key, arr in ((orient_key, orient), (transl_key, transl)):
+        if key and np.ndim(arr) >= 1 and len(arr) != T:
+            raise MotionFormatError(f"{path}: '{key}' has {len(arr)} frames but '{pose_key}' has {T}")
     pose = pose.reshape(T, 15, 3)
     if hand_mean is not None:
         pose = pose + hand_mean[None]
