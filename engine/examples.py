@@ -71,32 +71,54 @@ def keyframed_track(keys: list[KeyPose], fps: float, side: str = "right") -> Han
     return track.mirrored() if side == "left" else track
 
 
+def facing(fingers: tuple[float, float, float], palm: tuple[float, float, float]) -> tuple[float, float, float]:
+    """Wrist orientation (axis-angle, right-hand frame) that points the fingers along `fingers` and
+    the palm along `palm` (need not be exactly orthogonal: the palm is made orthogonal to the fingers)."""
+    f = np.asarray(fingers, float) / np.linalg.norm(fingers)
+    p = np.asarray(palm, float) - (np.asarray(palm, float) @ f) * f
+    p /= np.linalg.norm(p)
+    rest_f, rest_p = np.array([-1.0, 0.0, 0.0]), np.array([0.0, -1.0, 0.0])  # rest: fingers -X, palm -Y
+    R = np.stack([f, p, np.cross(f, p)], axis=1) @ np.stack([rest_f, rest_p, np.cross(rest_f, rest_p)], axis=1).T
+    return tuple(matrix_to_axis_angle(R))
+
+
 def greeting(fps: float = 30.0) -> HandMotion:
     """4 s: the right hand raises and waves, then counts one-two-three; the left hand closes
-    around an imagined cup, lifts it a little and sets it down."""
-    up = (-0.2, 0.0, 1.35)  # wrist rotated so the palm faces forward, fingers up
+    around an imagined cup, lifts it a little and sets it down.
+
+    Keys are in the right-hand frame (the left hand's keys are mirrored): the person faces +Z, the
+    right hand is at -X. Positions are wrist offsets (`transl`) in metres."""
+    relaxed = {"thumb": 0.2, "index": 0.15, "middle": 0.2, "ring": 0.25, "pinky": 0.3}
+    fist = {"thumb": 0.9, "index": 0.95, "middle": 1.0, "ring": 1.0, "pinky": 1.0}
+    rest = facing(fingers=(0.0, -0.3, 1.0), palm=(0.3, -1.0, 0.0))  # forearm on a table, palm down
+    up = facing(fingers=(0.0, 1.0, 0.1), palm=(0.0, 0.0, 1.0))  # fingers up, palm to the front
+    tilt_out = facing(fingers=(-0.45, 1.0, 0.1), palm=(0.0, 0.0, 1.0))
+    tilt_in = facing(fingers=(0.45, 1.0, 0.1), palm=(0.0, 0.0, 1.0))
+    raised = (-0.02, 0.30, 0.0)
     right = [
-        KeyPose(0.0, {"thumb": 0.2, "index": 0.15, "middle": 0.2, "ring": 0.25, "pinky": 0.3}, 0.0, (0.0, 0.0, 0.3), (-0.25, 0.0, 0.25)),
-        KeyPose(0.6, {}, 0.6, up, (-0.28, 0.25, 0.25)),
-        KeyPose(0.9, {}, 0.6, (-0.2, 0.35, 1.35), (-0.29, 0.25, 0.25)),
-        KeyPose(1.2, {}, 0.6, (-0.2, -0.35, 1.35), (-0.27, 0.25, 0.25)),
-        KeyPose(1.5, {}, 0.6, (-0.2, 0.35, 1.35), (-0.29, 0.25, 0.25)),
-        KeyPose(1.8, {"thumb": 0.9, "index": 0.95, "middle": 1.0, "ring": 1.0, "pinky": 1.0}, 0.0, up, (-0.28, 0.22, 0.25)),
-        KeyPose(2.3, {"thumb": 0.9, "middle": 1.0, "ring": 1.0, "pinky": 1.0}, 0.0, up, (-0.28, 0.22, 0.25)),
-        KeyPose(2.8, {"thumb": 0.9, "ring": 1.0, "pinky": 1.0}, 0.4, up, (-0.28, 0.22, 0.25)),
-        KeyPose(3.3, {"thumb": 0.9, "pinky": 1.0}, 0.5, up, (-0.28, 0.22, 0.25)),
-        KeyPose(4.0, {"thumb": 0.2, "index": 0.15, "middle": 0.2, "ring": 0.25, "pinky": 0.3}, 0.0, (0.0, 0.0, 0.3), (-0.25, 0.0, 0.25)),
+        KeyPose(0.0, relaxed, 0.0, rest, (0.0, 0.0, 0.0)),
+        KeyPose(0.6, {}, 0.6, up, raised),
+        KeyPose(0.9, {}, 0.6, tilt_out, raised),
+        KeyPose(1.2, {}, 0.6, tilt_in, raised),
+        KeyPose(1.5, {}, 0.6, tilt_out, raised),
+        KeyPose(1.8, fist, 0.0, up, raised),
+        KeyPose(2.3, dict(fist, index=0.0), 0.2, up, raised),
+        KeyPose(2.8, dict(fist, index=0.0, middle=0.0), 0.4, up, raised),
+        KeyPose(3.3, dict(fist, index=0.0, middle=0.0, ring=0.0), 0.5, up, raised),
+        KeyPose(4.0, relaxed, 0.0, rest, (0.0, 0.0, 0.0)),
     ]
+    open_hand = {"thumb": 0.1, "index": 0.2, "middle": 0.2, "ring": 0.2, "pinky": 0.2}
     grip = {"thumb": 0.55, "index": 0.6, "middle": 0.65, "ring": 0.7, "pinky": 0.75}
-    side_on = (0.0, 0.0, 1.5)  # palm facing the body midline, as when holding a cup
+    side_on = facing(fingers=(0.0, 0.0, 1.0), palm=(1.0, 0.0, 0.0))  # palm to the midline, thumb up
+    reach, lift = (0.06, 0.05, 0.08), (0.06, 0.15, 0.06)
     left_keys = [
-        KeyPose(0.0, {"thumb": 0.2, "index": 0.15, "middle": 0.2, "ring": 0.25, "pinky": 0.3}, 0.0, (0.0, 0.0, 0.3), (-0.25, 0.0, 0.25)),
-        KeyPose(0.8, {"thumb": 0.1, "index": 0.2, "middle": 0.2, "ring": 0.2, "pinky": 0.2}, 0.3, side_on, (-0.2, 0.02, 0.32)),
-        KeyPose(1.4, grip, 0.0, side_on, (-0.2, 0.02, 0.32)),
-        KeyPose(2.2, grip, 0.0, side_on, (-0.2, 0.12, 0.30)),
-        KeyPose(3.0, grip, 0.0, side_on, (-0.2, 0.02, 0.32)),
-        KeyPose(3.5, {"thumb": 0.1, "index": 0.2, "middle": 0.2, "ring": 0.2, "pinky": 0.2}, 0.3, side_on, (-0.2, 0.02, 0.32)),
-        KeyPose(4.0, {"thumb": 0.2, "index": 0.15, "middle": 0.2, "ring": 0.25, "pinky": 0.3}, 0.0, (0.0, 0.0, 0.3), (-0.25, 0.0, 0.25)),
+        KeyPose(0.0, relaxed, 0.0, rest, (0.0, 0.0, 0.0)),
+        KeyPose(0.8, open_hand, 0.3, side_on, reach),
+        KeyPose(1.4, grip, 0.0, side_on, reach),
+        KeyPose(2.2, grip, 0.0, side_on, lift),
+        KeyPose(3.0, grip, 0.0, side_on, reach),
+        KeyPose(3.5, open_hand, 0.3, side_on, reach),
+        KeyPose(4.0, relaxed, 0.0, rest, (0.0, 0.0, 0.0)),
     ]
     return HandMotion(fps=fps, left=keyframed_track(left_keys, fps, "left"), right=keyframed_track(right, fps))
 

@@ -42,6 +42,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--side", choices=SIDES)
     p.set_defaults(func=cmd_preview)
 
+    p = sub.add_parser("roundtrip", help="measure what a chain of formats/frame rates loses on a clip")
+    p.add_argument("input")
+    p.add_argument("--via", default="bvh,json", help="comma-separated formats to pass through (mano, amass, bvh, json)")
+    p.add_argument("--fps", type=float, help="resample to this fps first and back to the clip's fps at the end")
+    p.add_argument("--side", choices=SIDES)
+    p.set_defaults(func=cmd_roundtrip)
+
     p = sub.add_parser("demo", help="run the end-to-end demo on a built-in example clip")
     p.add_argument("-o", "--output", default="build/demo", help="output folder (default build/demo)")
     p.set_defaults(func=cmd_demo)
@@ -118,6 +125,46 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def motion_error(a: HandMotion, b: HandMotion) -> dict[str, float]:
+    """Per-joint rotation error (degrees) and wrist translation error (mm) between two clips of equal length."""
+    rot, trans = [], []
+    for side in a.sides:
+        ta, tb = a.track(side), b.track(side)
+        rot.append(np.degrees(geodesic_angle(
+            np.concatenate([ta.global_orient[:, None], ta.hand_pose], 1), np.concatenate([tb.global_orient[:, None], tb.hand_pose], 1))))
+        trans.append(np.linalg.norm(ta.transl - tb.transl, axis=-1) * 1000.0)
+    rot_all, trans_all = np.concatenate(rot, axis=None), np.concatenate(trans, axis=None)
+    return {"max_deg": float(rot_all.max()), "mean_deg": float(rot_all.mean()),
+            "max_transl_mm": float(trans_all.max()), "mean_transl_mm": float(trans_all.mean())}
+
+
+def cmd_roundtrip(args: argparse.Namespace) -> int:
+    import tempfile
+
+    original = _load(args.input, args)
+    chain = [f.strip() for f in args.via.split(",") if f.strip()]
+    unknown = [f for f in chain if f not in FORMATS]
+    if unknown:
+        raise HandMotionError(f"--via: unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+    motion = original.resample(args.fps) if args.fps else original
+    steps = [f"{original.fps:g} fps"] + ([f"{args.fps:g} fps"] if args.fps else [])
+    ext = {"mano": ".npz", "amass": "_poses.npz", "bvh": ".bvh", "json": ".json"}
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, fmt in enumerate(chain + ["mano"]):
+            path = save_motion(motion, Path(tmp) / f"step{k}{ext[fmt]}", fmt)
+            motion = load_motion(path, side=args.side)
+            steps.append(fmt)
+    if args.fps:
+        motion = motion.resample(original.fps)
+        steps.append(f"{original.fps:g} fps")
+    n = min(motion.n_frames, original.n_frames)
+    err = motion_error(original.slice(0, n), motion.slice(0, n))
+    print(f"{args.input}: {' -> '.join(steps)} ({n} frames compared)")
+    print(f"  joint rotation error: max {err['max_deg']:.2e} deg, mean {err['mean_deg']:.2e} deg")
+    print(f"  wrist translation error: max {err['max_transl_mm']:.2e} mm, mean {err['mean_transl_mm']:.2e} mm")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Build the example clip, round-trip it through every format and render a preview."""
     from ..examples import greeting
@@ -131,10 +178,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     back = load_motion(bvh).resample(30.0)
     for name in ("greeting.npz", "greeting_poses.npz", "greeting.json"):
         save_motion(back, out / name)
-    err = max(
-        float(np.degrees(geodesic_angle(back.track(s).hand_pose, motion.track(s).hand_pose).max()))
-        for s in motion.sides
-    )
+    err = motion_error(motion, back)["max_deg"]
     gif = render_preview(back, out / "greeting.gif", mano_dir=args.mano_dir)
     print(f"demo: BVH 120 fps -> npz 30 fps max joint difference {err:.3f} deg")
     print(f"demo: wrote {', '.join(sorted(p.name for p in out.iterdir()))} in {out}")

@@ -167,7 +167,7 @@ def read_bvh_hands(path: str | os.PathLike, side: str | None = None) -> HandMoti
 def write_bvh_hands(motion: HandMotion, path: str | os.PathLike) -> Path:
     """Both hands on the canonical skeleton (centimetres, ZXY Euler), one `Hands` root at the origin."""
     path = Path(path)
-    joints = [BvhJoint("Hands", -1, np.zeros(3), [], None)]
+    joints = [BvhJoint("Hands", -1, np.zeros(3), ["Xposition", "Yposition", "Zposition"] + _EXPORT_ORDER, None)]
     rots, positions, wrists = [], [], []
     for side, track in motion.hands():
         if not track.valid.all():
