@@ -96,3 +96,10 @@ def test_console_script_runs_as_a_process(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("handmotion: error:") and "Traceback" not in proc.stderr
+
+
+def test_mean_relative_needs_mano_files(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("HANDMOTION_MANO_DIR", raising=False)
+    save_motion(smooth_motion(5), tmp_path / "a.npz")
+    code, _, err = run_cli(capsys, "convert", str(tmp_path / "a.npz"), str(tmp_path / "b.npz"), "--mean-relative")
+    assert code == 2 and "needs the MANO model files" in err

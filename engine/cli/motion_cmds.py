@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--right", metavar="FILE", help="single-hand file to use as the right hand")
     p.add_argument("--side", choices=SIDES, help="hand of a single-hand input whose names carry no side")
     p.add_argument("--to", choices=FORMATS, help="output format (default: from the output extension)")
+    p.add_argument("--mean-relative", action="store_true",
+                   help="npz hand poses are stored relative to MANO's mean pose (SMPL-X fits with "
+                        "flat_hand_mean=False); converts them using the MANO files")
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("preview", help="render an animated GIF of both hands' skeletons")
@@ -54,8 +57,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_demo)
 
 
+def _hand_mean(args: argparse.Namespace) -> dict[str, np.ndarray] | None:
+    """MANO's mean hand pose per side when --mean-relative asks for it (needs the MANO files)."""
+    if not getattr(args, "mean_relative", False):
+        return None
+    from ..mano import load_mano_hands
+
+    hands = load_mano_hands(args.mano_dir)
+    if hands is None:
+        raise HandMotionError("--mean-relative needs the MANO model files: pass --mano-dir or set HANDMOTION_MANO_DIR")
+    return {side: model.hands_mean() for side, model in hands.items()}
+
+
 def _load(path: str, args: argparse.Namespace, side: str | None = None) -> HandMotion:
-    return load_motion(path, fps=getattr(args, "in_fps", None), side=side or getattr(args, "side", None))
+    return load_motion(path, fps=getattr(args, "in_fps", None), side=side or getattr(args, "side", None),
+                       hand_mean=_hand_mean(args))
 
 
 def combine_hands(base: HandMotion | None, left: HandMotion | None, right: HandMotion | None) -> HandMotion:
