@@ -166,7 +166,7 @@ def cmd_roundtrip(args: argparse.Namespace) -> int:
     steps = [f"{original.fps:g} fps"] + ([f"{args.fps:g} fps"] if args.fps else [])
     ext = {"mano": ".npz", "amass": "_poses.npz", "bvh": ".bvh", "json": ".json"}
     with tempfile.TemporaryDirectory() as tmp:
-        for k, fmt in enumerate(chain + ["mano"]):
+        for k, fmt in enumerate(chain if chain[-1:] == ["mano"] else chain + ["mano"]):
             path = save_motion(motion, Path(tmp) / f"step{k}{ext[fmt]}", fmt)
             motion = load_motion(path, side=args.side)
             steps.append(fmt)
