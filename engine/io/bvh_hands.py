@@ -72,7 +72,9 @@ class _HandMapping:
                 self.rot[j] = groups[name][-1]
         tips = {TIP_NAMES.index(n) + 16: groups[n][0] for n in TIP_NAMES if n in groups}
         for j in list(self.rot):  # rotation from the BVH parent of the next MANO joint's head
-            nxt = [self.head[c] for c in _CHILD[j] if c in self.head] or ([tips[_TIP_OF[j]]] if _TIP_OF.get(j, 0) in tips else [])
+            nxt = [self.head[c] for c in _CHILD[j] if c in self.head]
+            if not nxt and j in _TIP_OF and _TIP_OF[j] in tips:
+                nxt = [tips[_TIP_OF[j]]]
             if len(nxt) == 1 and bvh.joints[nxt[0]].parent in groups[JOINT_NAMES_16[j]]:
                 self.rot[j] = bvh.joints[nxt[0]].parent
         mcps = {f: rest[self.head[js[0]]] for f, (js, _) in FINGERS.items() if js[0] in self.head and f != "thumb"}
