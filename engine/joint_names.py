@@ -31,13 +31,14 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from .errors import MotionFormatError
-from .skeleton import JOINT_NAMES_16, TIP_NAMES
+from .skeleton import FINGERS as _FINGER_JOINTS, JOINT_NAMES_16, TIP_NAMES
 
 log = logging.getLogger(__name__)
 
 FAMILIES = ("mano", "smplh", "mixamo", "ue5", "rigify", "vrm0", "vrm1", "mpfb", "autorigpro",
             "mocap", "biped", "generic")
-FINGERS = ("thumb", "index", "middle", "ring", "pinky")
+FINGERS = tuple(_FINGER_JOINTS)  # thumb, index, middle, ring, pinky: the digit order of MPFB/Biped
+_VRM1_THUMB = re.compile(r"(?i)thumb[ ._-]?metacarpal")
 
 
 @dataclass(frozen=True)
@@ -221,7 +222,7 @@ def _match(name: object, family: str | None = None) -> tuple[JointMatch, int] | 
     toks = _tokens(s)
     side = _side_of(toks)
     body = [t for t in toks if t not in _SIDES]
-    vrm1 = family == "vrm1" or bool(re.search(r"(?i)thumb[ ._-]?metacarpal", s))
+    vrm1 = family == "vrm1" or bool(_VRM1_THUMB.search(s))
     res = _resolve(body, flags, vrm1, side is not None)
     if res is None:
         return None
@@ -262,8 +263,7 @@ def side_from_text(text: str) -> str | None:
 
 
 def _vrm1_hint(names: Iterable[str]) -> str | None:
-    return "vrm1" if any(isinstance(n, str) and re.search(r"(?i)thumb[ ._-]?metacarpal", n)
-                         for n in names) else None
+    return "vrm1" if any(isinstance(n, str) and _VRM1_THUMB.search(n) for n in names) else None
 
 
 def detect_family(names: Iterable[str]) -> str | None:

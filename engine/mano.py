@@ -364,12 +364,17 @@ class ManoHand(HandModel):
         return joints.reshape(*batch, 21, 3).to(out_dtype)
 
 
+def resolve_mano_dir(mano_dir: str | os.PathLike | None = None) -> str | None:
+    """`mano_dir`, else $HANDMOTION_MANO_DIR, else None (no MANO files configured)."""
+    return os.fspath(mano_dir) if mano_dir else os.environ.get(ENV_VAR) or None
+
+
 def load_mano_hands(mano_dir: str | os.PathLike | None = None) -> dict[str, ManoHand] | None:
     """{"left": ManoHand, "right": ManoHand} from `mano_dir` or $HANDMOTION_MANO_DIR; None if neither is set.
 
     The directory must hold MANO_RIGHT and MANO_LEFT as .pkl (official) or converted .npz files.
     """
-    mano_dir = mano_dir or os.environ.get(ENV_VAR) or None
+    mano_dir = resolve_mano_dir(mano_dir)
     if mano_dir is None:
         return None
     root = Path(mano_dir).expanduser()

@@ -19,7 +19,6 @@ published anthropometry (see `_BONE_LENGTHS_MM`). `get_hand_model` returns the M
 from __future__ import annotations
 
 import logging
-import os
 from typing import TypeVar
 
 import numpy as np
@@ -233,14 +232,14 @@ _MODEL_CACHE: dict[tuple[str, str | None], HandModel] = {}
 def get_hand_model(side: str, mano_dir: str | None = None) -> HandModel:
     """The hand model for `side`: MANO (smplx) when `mano_dir` or $HANDMOTION_MANO_DIR is set,
     otherwise the canonical skeleton. Models are built once and cached."""
-    mano_dir = mano_dir or os.environ.get("HANDMOTION_MANO_DIR") or None
+    from .mano import load_mano_hands, resolve_mano_dir
+
+    mano_dir = resolve_mano_dir(mano_dir)
     key = (side, mano_dir)
     if key not in _MODEL_CACHE:
         if mano_dir is None:
             _MODEL_CACHE[key] = CanonicalHand(side)
         else:
-            from .mano import load_mano_hands
-
             hands = load_mano_hands(mano_dir)
             for s, model in hands.items():
                 _MODEL_CACHE[(s, mano_dir)] = model

@@ -9,7 +9,7 @@ from engine.io import load_motion, save_motion
 from engine.io.bvh_file import read_bvh
 from engine.joint_names import map_skeleton
 from engine.rotations import geodesic_angle
-from engine.skeleton import FINGERS, PARENTS_16, get_hand_model
+from engine.skeleton import FINGERS, JOINT_NAMES_16, PARENTS_16, get_hand_model, joint_axes
 from tests.helpers import mocap_hand_bvh, smooth_motion
 
 BONES = [(j, c) for c in range(1, 16) for j in [PARENTS_16[c]] if j > 0]  # finger bones between MANO joints
@@ -42,8 +42,6 @@ def _mocap_world(bvh_text: str, side: str):
     bvh = read_bvh("mocap.bvh", text=bvh_text)
     groups = map_skeleton(bvh.names, side=side)[side]
     _, P = bvh.global_transforms()
-    from engine.skeleton import JOINT_NAMES_16
-
     return np.stack([P[:, groups[name][0]] for name in JOINT_NAMES_16], axis=1) / 1000.0  # mm -> m
 
 
@@ -99,8 +97,6 @@ def test_foreign_rest_pose_mixamo_names_and_curled_rest(tmp_path):
     bvh = read_bvh("x", text=text)
     _, P = bvh.global_transforms()
     groups = map_skeleton(bvh.names)["right"]
-    from engine.skeleton import JOINT_NAMES_16
-
     orig = np.stack([P[:, groups[n][0]] for n in JOINT_NAMES_16], axis=1)
     ours = get_hand_model("right").joints_np(m.right.global_orient, m.right.hand_pose, m.right.transl)[:, :16]
     err = angle_deg(ours[:, [c for _, c in BONES]] - ours[:, [j for j, _ in BONES]],
@@ -138,12 +134,11 @@ def test_fingers_only_skeleton_without_wrist(tmp_path):
 
 def test_flexion_in_mocap_reads_as_mano_flexion(tmp_path):
     """A pure index PIP flexion in the mocap file becomes a rotation about the index's flexion axis."""
-    text = mocap_hand_bvh("right", 2, 30.0)
-    m = load_motion(tmp_path.joinpath("t_right.bvh").write_text(text) and tmp_path / "t_right.bvh")
+    path = tmp_path / "t_right.bvh"
+    path.write_text(mocap_hand_bvh("right", 2, 30.0))
+    m = load_motion(path)
     j = FINGERS["index"][0][1]  # index PIP
     aa = m.right.hand_pose[:, j - 1]
-    from engine.skeleton import joint_axes
-
     flex, _ = joint_axes("right")
     axis = aa / np.linalg.norm(aa, axis=-1, keepdims=True)
     assert (np.abs(axis @ flex[j - 1]) > 0.95).all()

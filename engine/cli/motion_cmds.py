@@ -61,12 +61,12 @@ def _hand_mean(args: argparse.Namespace) -> dict[str, np.ndarray] | None:
     """MANO's mean hand pose per side when --mean-relative asks for it (needs the MANO files)."""
     if not getattr(args, "mean_relative", False):
         return None
-    from ..mano import load_mano_hands
+    from ..mano import resolve_mano_dir
 
-    hands = load_mano_hands(args.mano_dir)
-    if hands is None:
+    mano_dir = resolve_mano_dir(args.mano_dir)
+    if mano_dir is None:
         raise HandMotionError("--mean-relative needs the MANO model files: pass --mano-dir or set HANDMOTION_MANO_DIR")
-    return {side: model.hands_mean() for side, model in hands.items()}
+    return {side: get_hand_model(side, mano_dir).hands_mean() for side in SIDES}
 
 
 def _load(path: str, args: argparse.Namespace, side: str | None = None) -> HandMotion:
@@ -189,8 +189,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     motion = greeting(fps=30.0)
-    bvh = save_motion(motion.resample(120.0), out / "greeting.bvh")
-    log.info("example clip: %s (%d frames at 120 fps)", bvh, motion.resample(120.0).n_frames)
+    clip120 = motion.resample(120.0)
+    bvh = save_motion(clip120, out / "greeting.bvh")
+    log.info("example clip: %s (%d frames at 120 fps)", bvh, clip120.n_frames)
     back = load_motion(bvh).resample(30.0)
     for name in ("greeting.npz", "greeting_poses.npz", "greeting.json"):
         save_motion(back, out / name)

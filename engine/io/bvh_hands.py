@@ -170,7 +170,7 @@ def write_bvh_hands(motion: HandMotion, path: str | os.PathLike) -> Path:
     """Both hands on the canonical skeleton (centimetres, ZXY Euler), one `Hands` root at the origin."""
     path = Path(path)
     joints = [BvhJoint("Hands", -1, np.zeros(3), ["Xposition", "Yposition", "Zposition"] + _EXPORT_ORDER, None)]
-    rots, positions, wrists = [], [], []
+    rots, wrists = [], []
     for side, track in motion.hands():
         if not track.valid.all():
             log.warning("%s hand has %d invalid frames; BVH cannot mark them and writes them as they are",
