@@ -13,11 +13,11 @@ from typing import Sequence
 
 from .. import __version__
 from ..errors import HandMotionError
-from . import motion_cmds
+from . import caption_cmds, corpus_cmds, eval_cmds, motion_cmds
 
 log = logging.getLogger("engine")
 
-COMMAND_MODULES = (motion_cmds,)
+COMMAND_MODULES = (motion_cmds, corpus_cmds, caption_cmds, eval_cmds)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,87 @@
+"""Corpus commands: `handmotion corpus build` and `handmotion corpus sample`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from ..errors import HandMotionError
+from ..io import save_motion
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("corpus", help="build the procedural two-hand training corpus")
+    csub = p.add_subparsers(dest="corpus_command", metavar="SUBCOMMAND", required=True)
+
+    b = csub.add_parser("build", help="generate, caption and shard N clips (resumable)")
+    b.add_argument("--clips", type=int, required=True, help="number of clips")
+    b.add_argument("--seed", type=int, default=0, help="corpus seed (default 0): same seed, same files")
+    b.add_argument("-o", "--output", required=True, help="output folder (re-run with the same arguments to resume)")
+    b.add_argument("--shard-size", type=int, default=500, help="clips per shard (default 500)")
+    b.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores, at most 8)")
+    b.set_defaults(func=cmd_build)
+
+    s = csub.add_parser("sample", help="write single generated clips as motion files with their captions")
+    s.add_argument("--seed", type=int, default=0, help="first clip seed (default 0)")
+    s.add_argument("--count", type=int, default=1, help="number of clips (default 1)")
+    s.add_argument("--action", help="perform this action only (see `handmotion corpus actions`)")
+    s.add_argument("-o", "--output", required=True, help="output folder")
+    s.add_argument("--format", default="npz", choices=("npz", "bvh", "json"), help="motion file format (default npz)")
+    s.set_defaults(func=cmd_sample)
+
+    a = csub.add_parser("actions", help="list the actions the generator knows")
+    a.set_defaults(func=cmd_actions)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from ..corpus.build import build_corpus
+
+    report = build_corpus(args.output, args.clips, seed=args.seed, shard_size=args.shard_size, workers=args.workers)
+    print(f"{report.clips} clips in {report.shards} shards ({report.reused_shards} reused) "
+          f"in {report.seconds:.1f} s -> {args.output}")
+    print("splits: " + ", ".join(f"{k} {v}" for k, v in report.splits.items()))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from ..caption import describe
+    from ..corpus.actions import ACTIONS
+    from ..corpus.generator import Step, generate
+    from ..corpus.script_text import script_captions
+    import numpy as np
+
+    if args.action is not None and args.action not in ACTIONS:
+        raise HandMotionError(f"unknown action {args.action!r}; see `handmotion corpus actions`")
+    if args.count < 1:
+        raise HandMotionError("--count must be at least 1")
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    for seed in range(args.seed, args.seed + args.count):
+        steps = None if args.action is None else [Step(args.action)]
+        clip = generate(seed, steps)
+        name = f"clip_{seed:06d}" + (f"_{args.action}" if args.action else "")
+        path = out / f"{name}.{args.format}"
+        save_motion(clip.motion, path)
+        caps = describe(clip.motion, seed=seed)
+        record = {"file": path.name, "seed": seed, "dominant": clip.dominant, "actions": clip.actions,
+                  "spans": clip.spans,
+                  "captions": {"script": script_captions(clip.spans, clip.dominant, np.random.default_rng(seed + 1)),
+                               "semantic": caps.semantic, "interaction": caps.interaction,
+                               "articulation": caps.articulation}}
+        (out / f"{name}.captions.json").write_text(json.dumps(record, indent=1))
+        print(f"{path}: {', '.join(clip.actions)} ({clip.motion.duration:.1f} s)")
+    return 0
+
+
+def cmd_actions(args: argparse.Namespace) -> int:
+    from ..corpus.actions import ACTIONS
+
+    for kind in ("gesture", "single", "grasp", "bimanual"):
+        names = [n for n, a in ACTIONS.items() if a.kind == kind]
+        print(f"{kind} ({len(names)}): {', '.join(names)}")
+    print(f"total: {len(ACTIONS)} actions")
+    return 0
