@@ -33,6 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--format", default="npz", choices=("npz", "bvh", "json"), help="motion file format (default npz)")
     s.set_defaults(func=cmd_sample)
 
+    c = csub.add_parser("check", help="verify a built corpus: joint limits, finite values, lengths, splits")
+    c.add_argument("--data", required=True, help="corpus folder")
+    c.set_defaults(func=cmd_check)
+
     a = csub.add_parser("actions", help="list the actions the generator knows")
     a.set_defaults(func=cmd_actions)
 
@@ -85,3 +89,33 @@ def cmd_actions(args: argparse.Namespace) -> int:
         print(f"{kind} ({len(names)}): {', '.join(names)}")
     print(f"total: {len(ACTIONS)} actions")
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Exit 0 when every clip is finite and inside the joint limits (float32 storage tolerance)."""
+    import numpy as np
+    from tqdm import tqdm
+
+    from ..corpus.anatomy import limit_violation
+    from ..corpus.build import read_corpus
+
+    worst, n, frames, bad = 0.0, 0, 0, 0
+    durations, splits, combos = [], {}, {}
+    for motion, record in tqdm(read_corpus(args.data), desc="check", unit="clip"):
+        n += 1
+        frames += motion.n_frames
+        durations.append(motion.duration)
+        splits[record["split"]] = splits.get(record["split"], 0) + 1
+        if len(set(record["actions"])) > 1:
+            combos.setdefault(record["split"], set()).add("+".join(sorted(set(record["actions"]))))
+        for side, track in motion.hands():
+            v = float(limit_violation(track.hand_pose, side).max())
+            worst = max(worst, v)
+            bad += v > 1e-4
+    overlap = combos.get("train", set()) & (combos.get("test", set()) | combos.get("val", set()))
+    print(f"{n} clips, {frames} frames ({frames / 30 / 3600:.2f} h at 30 fps), "
+          f"duration {min(durations):.2f}-{max(durations):.2f} s (mean {np.mean(durations):.2f})")
+    print(f"joint limits: worst excess {np.degrees(worst):.2e} deg; hands over 1e-4 rad: {bad}")
+    print("splits: " + ", ".join(f"{k} {v}" for k, v in sorted(splits.items()))
+          + f"; action combinations shared by train and val/test: {len(overlap)}")
+    return 1 if bad or overlap else 0

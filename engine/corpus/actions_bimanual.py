@@ -18,7 +18,7 @@ from ..examples import facing
 from ..rotations import axis_angle_to_matrix, matrix_to_axis_angle, minimal_rotation
 from ..skeleton import FINGERS
 from . import contact
-from .actions_grasp import (UP, cylinder_grip, grip_orient, move_time, preshape, sphere_grip, wrist_for)
+from .actions_grasp import UP, cylinder_grip, grip_orient, move_time, preshape, sphere_grip, table_height, wrist_for
 from .anatomy import LONG_FINGERS, THUMB, hand_angles
 from .context import Context, hand_points, palm_surface, turn
 from .shapes import gesture
@@ -107,7 +107,8 @@ def _offset_pair(ctx: Context, fingers: np.ndarray, rotation_deg: tuple[float, f
 def _contact_centre(ctx: Context) -> np.ndarray:
     """Where the palms meet: in front of the chest, a little above or below, near the midline."""
     p = ctx.place("chest", "dom")
-    return np.array([ctx.rng.normal(0.0, 0.008), p[1] + ctx.rng.uniform(-0.08, 0.0), p[2] + ctx.rng.uniform(-0.02, 0.06)])
+    rng = ctx.rng
+    return np.array([rng.normal(0.0, 0.008), p[1] + rng.uniform(-0.08, 0.0), p[2] + rng.uniform(-0.02, 0.06)])
 
 
 def _palm_point(role: str, centre: np.ndarray, gap: float) -> np.ndarray:
@@ -133,13 +134,14 @@ def clap(ctx: Context) -> None:
     orients = {r: palm_orient(dirs[r], np.array([1.0, 0.0, 0.0])) for r in ROLES}
     centre = _contact_centre(ctx)
     gap = float(np.clip(ctx.amp(0.075), 0.04, 0.12))
-    lead = rng.uniform(0.0, 0.35)  # one hand travels further than the other
-    gaps = {"dom": gap * (1 + lead), "off": gap * (1 - lead)} if rng.random() < 0.6 else {"dom": gap * (1 - lead), "off": gap * (1 + lead)}
+    lead = rng.uniform(0.0, 0.35) * (1.0 if rng.random() < 0.6 else -1.0)  # one hand travels further
+    gaps = {"dom": gap * (1 + lead), "off": gap * (1 - lead)}
     swing = np.radians(rng.uniform(5.0, 20.0))
 
     def pose(r: str, g: float, c: np.ndarray, hinge: float) -> dict:
         o = _hinge(orients[r], dirs[r], hinge)
-        return dict(angles=shapes[r], orient=o, position=wrist_at_palm(shapes[r], o, _palm_point(r, c, g) + shifts[r]))
+        point = _palm_point(r, c, g) + shifts[r]
+        return dict(angles=shapes[r], orient=o, position=wrist_at_palm(shapes[r], o, point))
 
     open_ = {r: pose(r, gaps[r], centre, swing) for r in ROLES}
     key_both(ctx, both_time(ctx, 0.55, {r: open_[r]["position"] for r in ROLES}), open_["dom"], open_["off"])
@@ -152,11 +154,11 @@ def clap(ctx: Context) -> None:
         reb = rng.uniform(0.008, 0.02)
         key_both(ctx, rng.uniform(0.06, 0.08), pose("dom", reb, c, 0.03), pose("off", reb, c, 0.03))
         if k < n - 1:
-            key_both(ctx, max(0.4 * period, 0.1), pose("dom", gaps["dom"], c, swing), pose("off", gaps["off"], c, swing))
+            key_both(ctx, max(0.4 * period, 0.1), pose("dom", gaps["dom"], c, swing),
+                     pose("off", gaps["off"], c, swing))
     if rng.random() < 0.4:  # the hands come to rest pressed together
         key_both(ctx, ctx.dur(0.25), pose("dom", 0.0, centre, 0.0), pose("off", 0.0, centre, 0.0))
-        ctx.key("dom", ctx.dur(0.4))
-        ctx.key("off", ctx.scripts["dom"].end - ctx.scripts["off"].end)
+        key_both(ctx, ctx.dur(0.4), {})
     else:  # or part and drop a little
         low = centre + np.array([0.0, -ctx.amp(0.05), -0.02])
         key_both(ctx, ctx.dur(0.45), pose("dom", 0.06, low, swing), pose("off", 0.06, low, swing))
@@ -176,7 +178,8 @@ def rub_palms(ctx: Context) -> None:
 
     def pose(r: str, g: float, shift: np.ndarray) -> dict:
         o = orients[r]
-        return dict(angles=shapes[r], orient=o, position=wrist_at_palm(shapes[r], o, _palm_point(r, centre, g) + shifts[r] + shift))
+        point = _palm_point(r, centre, g) + shifts[r] + shift
+        return dict(angles=shapes[r], orient=o, position=wrist_at_palm(shapes[r], o, point))
 
     near = {r: pose(r, gap, np.zeros(3)) for r in ROLES}
     key_both(ctx, both_time(ctx, 0.55, {r: near[r]["position"] for r in ROLES}), near["dom"], near["off"])
@@ -249,13 +252,13 @@ def count_on_fingers(ctx: Context) -> None:
     chest = ctx.place("chest", "off")
     if rng.random() < 0.6:  # palm toward the person, fingers up: the dom comes at the pads from the front-right
         off_o = np.array(facing((rng.uniform(0.0, 0.35), 1.0, rng.uniform(0.0, 0.2)), (0.0, 0.0, -1.0)))
-        off_pos = np.array([rng.uniform(-0.09, -0.05), chest[1] - rng.uniform(0.06, 0.12), chest[2] + rng.uniform(0.0, 0.06)])
+        off_pos = chest * [0.0, 1.0, 1.0] + [-rng.uniform(0.05, 0.09), -rng.uniform(0.06, 0.12), rng.uniform(0.0, 0.06)]
         direction = np.array([0.5, -0.25, 0.8])
     else:  # palm up, fingers forward: the dom comes down onto the pads
         off_o = np.array(facing((rng.uniform(0.1, 0.4), 0.1, 1.0), (0.0, 1.0, 0.0)))
-        off_pos = np.array([rng.uniform(-0.12, -0.07), chest[1] - rng.uniform(0.12, 0.2), chest[2] - rng.uniform(0.06, 0.1)])
+        off_pos = chest * [0.0, 1.0, 1.0] + [-rng.uniform(0.07, 0.12), -rng.uniform(0.12, 0.2), -rng.uniform(0.06, 0.1)]
         direction = np.array([0.45, -0.75, 0.45])
-    direction = direction / np.linalg.norm(direction + rng.normal(0.0, 0.05, 3))
+    direction = direction / np.linalg.norm(direction) + rng.normal(0.0, 0.05, 3)
     direction = direction / np.linalg.norm(direction)
     point = gesture("point", rng)
     dom_o = np.array(facing(tuple(direction), (0.2, -1.0, -0.3)))
@@ -266,7 +269,7 @@ def count_on_fingers(ctx: Context) -> None:
 
     def target(shape: np.ndarray, finger: str) -> np.ndarray:
         tip = hand_points(shape, off_o, off_pos)[TIPS[finger]] * MIRROR  # in the dom's frame
-        return tip - direction * 0.005
+        return tip - direction * 0.003
 
     # The off hand comes up and opens; the dom hand arrives pointing, hovering over the first finger.
     first = target(off_shape, order[0])
@@ -296,7 +299,8 @@ def count_on_fingers(ctx: Context) -> None:
             key_at(ctx, "off", t, angles=shape)
             key_at(ctx, "off", t + ctx.dur(0.25), angles=folded)
             shape = folded
-            ctx.key("dom", ctx.dur(0.1), position=wrist_at_tip(point, dom_o, index_tip, tgt - direction * 0.025 + UP * 0.015))
+            up = wrist_at_tip(point, dom_o, index_tip, tgt - direction * 0.025 + UP * 0.015)
+            ctx.key("dom", ctx.dur(0.1), position=up)
     lift = ctx.scripts["dom"].last.position - direction * 0.04 + UP * 0.02
     ctx.key("dom", ctx.dur(0.3), position=lift)
 
@@ -384,12 +388,13 @@ def pass_object(ctx: Context) -> None:
     palm = np.array([np.cos(az), 0.0, np.sin(az)])
     dom_o = grip_orient(np.cross(palm, UP), palm)
     table = ctx.place("table", "dom")
-    table_y = table[1] - 0.04
+    table_y = table_height(ctx, "dom")
     hold_h = rng.uniform(0.06, 0.08)  # the dom grips this high above the bottom
     top_h = hold_h + rng.uniform(0.15, 0.17)  # the top the off hand takes, above the dom's thumb
     bottom = np.array([table[0] + rng.uniform(-0.02, 0.04), table_y, table[2] + rng.uniform(0.06, 0.12)])
     centre = ctx.place("centre", "dom")
-    mid_bottom = np.array([rng.normal(0.0, 0.01), centre[1] - hold_h + rng.uniform(-0.08, 0.0), centre[2] + rng.uniform(-0.02, 0.04)])
+    mid_bottom = np.array([rng.normal(0.0, 0.01), centre[1] - hold_h - rng.uniform(0.0, 0.08),
+                           centre[2] + rng.uniform(-0.02, 0.04)])
     dom_pre = preshape(body, 0.5)
     held = ctx.vary(body, 0.015)
     grip_w = wrist_for(bottom + UP * hold_h, dom_o, axis_p)
@@ -406,13 +411,15 @@ def pass_object(ctx: Context) -> None:
     top = (mid_bottom + UP * top_h) * MIRROR
     above = wrist_for(top + UP * 0.06, off_o, cap_c)
     t_mid = ctx.scripts["dom"].end
-    key_at(ctx, "off", max(t_mid - ctx.dur(0.1), ctx.scripts["off"].end + move_time(ctx, "off", 0.6, above)),
-           angles=preshape(cap, 0.6, 0.8), orient=off_o, position=above)
+    reach = move_time(ctx, "off", 0.6, above)
+    arrive = max(t_mid - ctx.dur(0.1), ctx.scripts["off"].end + reach)
+    key_at(ctx, "off", arrive - reach)  # the off hand waits, then reaches
+    key_at(ctx, "off", arrive, angles=preshape(cap, 0.6, 0.8), orient=off_o, position=above)
     ctx.key("off", ctx.dur(0.3), preshape(cap, 0.35, 0.8), position=wrist_for(top, off_o, cap_c))
     ctx.key("off", ctx.dur(0.22), ctx.vary(cap, 0.015))
     # The dom lets go and withdraws to its side.
-    t = ctx.scripts["off"].end
-    key_at(ctx, "dom", t + ctx.dur(0.08), angles=dom_pre)
+    key_at(ctx, "dom", ctx.scripts["off"].end)  # holds on until the other hand has it
+    ctx.key("dom", ctx.dur(0.18), dom_pre)
     back = at_mid - palm * rng.uniform(0.06, 0.1) + np.array([-0.05, -0.04, -0.03])
     ctx.key("dom", move_time(ctx, "dom", 0.5, back, 0.9), angles=ctx.relaxed(), position=back)
     # The off hand brings it back to its own side (a little lower, turned as it comes).
@@ -433,7 +440,7 @@ def knit(ctx: Context) -> None:
     ctx.start()
     grips = {r: ctx.vary(contact.tripod(round(float(rng.uniform(0.006, 0.01)), 3)), 0.015) for r in ROLES}
     for r in ROLES:
-        grips[r][[7, 8, 9, 10, 11], 0] += np.radians(10.0)  # ring and pinky tucked (they carry the yarn)
+        grips[r][6:12, 0] += np.radians(10.0)  # pinky and ring tucked in (they carry the yarn)
     centre = ctx.place("centre", "dom")
     y, z = centre[1] + rng.uniform(-0.04, 0.02), centre[2] + rng.uniform(-0.06, 0.0)
     base, pos = {}, {}
@@ -623,4 +630,5 @@ def type_(ctx: Context) -> None:
     for r in ROLES:
         drift = home[r] + rng.normal(0.0, 0.003, 3)
         end = start + total + 0.2
-        _press_keys(ctx, r, t0, base[r], notes[r], ctx.amp(0.2), [(0.0, home[r]), (start, home[r]), (end, drift)], press=0.055)
+        glide = [(0.0, home[r]), (start, home[r]), (end, drift)]
+        _press_keys(ctx, r, t0, base[r], notes[r], ctx.amp(0.2), glide, press=0.055)

@@ -235,8 +235,9 @@ def preshape(grip: np.ndarray, opening: float, spread: float = 0.5) -> np.ndarra
 
 
 def table_height(ctx: Context, role: str) -> float:
-    """Height (m) of the table surface under this performer's resting forearm."""
-    return float(ctx.place("table", role, jitter=0.0)[1]) - 0.04
+    """Height (m) of the table surface: where the fingertips of this performer's resting hand
+    (`Context.rest`: forearm on the table, fingers sloping down) come to lie."""
+    return float(ctx.place("table", role, jitter=0.0)[1]) - 0.09
 
 
 def grip_orient(fingers: np.ndarray, palm: np.ndarray) -> np.ndarray:
@@ -253,23 +254,32 @@ def lowest_below(angles: np.ndarray, wrist_orient: np.ndarray, point_local: np.n
 def pick_and_place(ctx: Context, role: str, grip: np.ndarray, point_local: np.ndarray, rot: np.ndarray,
                    pick: np.ndarray, path: list[tuple[np.ndarray, np.ndarray]], place: np.ndarray,
                    place_rot: np.ndarray, approach: np.ndarray, opening: float = 0.55,
-                   spread: float = 0.5) -> None:
+                   spread: float = 0.5, floor: float | None = None) -> None:
     """Reach, grasp, carry and set down an object, then let go and withdraw.
 
     grip: the closed hand (15, 3); point_local: the object's reference point in the hand frame;
     rot / place_rot: wrist orientations at the pick and the place; pick / place: the object's world
     points; path: (object point, wrist orientation) waypoints of the carry; approach: world offset of
-    the wrist before the grasp and after the release (the direction the hand comes from).
+    the wrist before the grasp and after the release (the direction the hand comes from); floor: the
+    table height, if any: the opened hand is kept above it (it closes as it comes down onto the object).
     """
     rng = ctx.rng
     pre = preshape(grip, opening * rng.uniform(0.85, 1.15), spread)
     held = ctx.vary(grip, 0.015)
     w_pick = wrist_for(pick, rot, point_local)
+
+    def clear(w: np.ndarray, o: np.ndarray) -> np.ndarray:
+        """Wrist `w` raised as needed to keep the open hand above the floor."""
+        if floor is None:
+            return w
+        low = float(hand_points(pre, o, w)[:, 1].min())
+        return w + UP * max(0.0, floor + 0.003 - low)
+
     # Reach with the hand opening on the way, then the last few centimetres slower.
-    via = w_pick + approach
+    via = clear(w_pick + approach, rot)
     ctx.key(role, move_time(ctx, role, 0.6, via), pre, rot, via)
-    ctx.key(role, move_time(ctx, role, 0.3, w_pick, 0.5), pre, rot, w_pick)
-    ctx.key(role, ctx.dur(0.25), held)
+    ctx.key(role, move_time(ctx, role, 0.3, w_pick, 0.5), pre, rot, clear(w_pick, rot))
+    ctx.key(role, ctx.dur(0.25), held, position=w_pick)
     for point, o in path:
         w = wrist_for(point, o, point_local)
         ctx.key(role, move_time(ctx, role, 0.45, w, 0.9), orient=o, position=w)
@@ -288,7 +298,7 @@ def pick_and_place(ctx: Context, role: str, grip: np.ndarray, point_local: np.nd
     hover = w_place + np.array([0.0, ctx.amp(0.03), 0.0])
     ctx.key(role, move_time(ctx, role, 0.45, hover, 0.9), orient=place_rot, position=hover)
     ctx.key(role, move_time(ctx, role, 0.25, w_place, 0.4), position=w_place)
-    ctx.key(role, ctx.dur(0.2), pre)
+    ctx.key(role, ctx.dur(0.2), pre, position=clear(w_place, place_rot))
     away = w_place + approach * rng.uniform(0.6, 1.0)
     relaxed = 0.5 * pre + 0.5 * ctx.relaxed()
     ctx.key(role, move_time(ctx, role, 0.4, away, 0.9), relaxed, position=away)
@@ -332,7 +342,8 @@ def power(ctx: Context, role: str) -> None:
         tilt = turn(rot, tuple(-fingers), ctx.amp(0.7))
         path = [(up, rot), (up + np.array([0.0, 0.02, 0.0]), tilt), (up, rot)]
     approach = -palm * rng.uniform(0.06, 0.1) + np.array([0.0, rng.uniform(0.01, 0.04), 0.0])
-    pick_and_place(ctx, role, grip, axis_p, rot, pick, path, place, rot, approach, opening=rng.uniform(0.45, 0.6))
+    pick_and_place(ctx, role, grip, axis_p, rot, pick, path, place, rot, approach, opening=rng.uniform(0.45, 0.6),
+                   floor=spot[1])
 
 
 def sphere(ctx: Context, role: str) -> None:
@@ -350,14 +361,14 @@ def sphere(ctx: Context, role: str) -> None:
     o_up = turn(rot, (0.0, 1.0, 0.0), rng.normal(0.0, 0.2))
     approach = np.array([0.0, rng.uniform(0.06, 0.09), 0.0]) - fingers * 0.02
     pick_and_place(ctx, role, grip, centre, rot, pick, [(up, o_up)], place, rot, approach,
-                   opening=rng.uniform(0.35, 0.5), spread=0.8)
+                   opening=rng.uniform(0.35, 0.5), spread=0.8, floor=spot[1])
 
 
 def tripod(ctx: Context, role: str) -> None:
     """Tripod grip (thumb, index, middle) on a small object of 8-20 mm (a pen cap, a die), picked
     from the table with the fingers pointing down-forward."""
     rng = ctx.rng
-    size = int(rng.integers(8, 21))
+    size = int(rng.choice(TRIPOD_SIZES_MM))
     grip = contact.tripod(size / 1000.0)
     j = local_points(grip)
     point = j[[16, 17, 18]].mean(axis=0)
@@ -370,7 +381,8 @@ def tripod(ctx: Context, role: str) -> None:
     up, place = _carry(ctx, pick, ctx.amp(rng.uniform(0.08, 0.18)), _shift(ctx))
     o_up = turn(rot, (1.0, 0.0, 0.0), -rng.uniform(0.0, 0.5))  # lift it toward the eyes to look at it
     approach = np.array([0.0, rng.uniform(0.05, 0.08), 0.0]) - fingers * 0.03
-    pick_and_place(ctx, role, grip, point, rot, pick, [(up, o_up)], place, rot, approach, opening=rng.uniform(0.4, 0.6))
+    pick_and_place(ctx, role, grip, point, rot, pick, [(up, o_up)], place, rot, approach,
+                   opening=rng.uniform(0.3, 0.5), floor=spot[1])
 
 
 def lateral(ctx: Context, role: str) -> None:
@@ -384,7 +396,7 @@ def lateral(ctx: Context, role: str) -> None:
     fingers = np.array([np.sin(az), rng.uniform(-0.3, 0.1), np.cos(az)])
     palm = np.array([1.0, rng.uniform(-0.8, -0.1), 0.0])
     rot = grip_orient(fingers, palm)
-    start = ctx.place("centre", role) + np.array([rng.uniform(-0.06, 0.02), rng.uniform(-0.05, 0.05), rng.uniform(0.0, 0.08)])
+    start = ctx.place("centre", role) + [rng.uniform(-0.06, 0.02), rng.uniform(-0.05, 0.05), rng.uniform(0.0, 0.08)]
     low = table_height(ctx, role) + lowest_below(grip, rot, point) + 0.01
     pick = np.array([start[0], max(start[1], low), start[2]])
     shift = _shift(ctx, 0.15)
@@ -392,7 +404,8 @@ def lateral(ctx: Context, role: str) -> None:
     place = np.array([pick[0] + shift[0], max(low, pick[1] - rng.uniform(0.0, 0.12)), pick[2] + shift[2]])
     o_up = turn(rot, tuple(fingers), rng.normal(0.0, 0.25))  # a small twist, as if showing or turning it
     approach = -fingers * rng.uniform(0.06, 0.1) - np.array([0.05, 0.0, 0.0]) * rng.random()
-    pick_and_place(ctx, role, grip, point, rot, pick, [(up, o_up)], place, rot, approach, opening=rng.uniform(0.4, 0.6))
+    pick_and_place(ctx, role, grip, point, rot, pick, [(up, o_up)], place, rot, approach,
+                   opening=rng.uniform(0.4, 0.6), floor=table_height(ctx, role))
 
 
 def hook(ctx: Context, role: str) -> None:
@@ -427,3 +440,18 @@ def hook(ctx: Context, role: str) -> None:
     ctx.key(role, move_time(ctx, role, 0.5, low, 0.7), position=low)
     ctx.key(role, ctx.dur(0.25), open_)
     ctx.key(role, ctx.dur(0.3), position=low + [-0.02, 0.06, 0.0], angles=ctx.relaxed())
+
+
+TRIPOD_SIZES_MM = (8, 10, 12, 14, 16, 18, 20)
+
+
+def warm() -> None:
+    """Solve every cached grip size now (before forking workers, so they inherit the results)."""
+    for d in range(25, 75, 5):
+        cylinder_grip(d)
+    for d in range(45, 105, 5):
+        sphere_grip(d)
+    for size in TRIPOD_SIZES_MM:
+        contact.tripod(size / 1000.0)
+    for size in (0.006, 0.007, 0.008, 0.009, 0.01):
+        contact.tripod(size)

@@ -79,7 +79,7 @@ def solve(base: np.ndarray, free: np.ndarray, pairs: list[tuple[Point, Point]], 
         out = current()[0].numpy()
         joints = fk_right(current())
         err = max(float(torch.linalg.norm(_point(joints, p) - _point(joints, q)) - gap) for p, q in pairs)
-    log.info("contact solve: worst residual %.4f m", err)
+    log.debug("contact solve: worst residual %.4f m", err)
     return out
 
 
