@@ -147,3 +147,18 @@ def test_cli_corpus(tmp_path, capsys):
     assert main(["corpus", "sample", "--action", "juggle", "-o", str(tmp_path / "s")]) == 2
     assert main(["corpus", "build", "--clips", "2", "--shard-size", "2", "--workers", "1", "-o", str(tmp_path / "c")]) == 0
     assert (tmp_path / "c" / "manifest.json").exists()
+
+
+def test_committed_sample_matches_the_generator():
+    """samples/corpus is `handmotion corpus build --clips 8 --seed 0 --shard-size 8 -o samples/corpus`;
+    rebuild it when the generator changes on purpose."""
+    clips = list(read_corpus("samples/corpus"))
+    assert len(clips) == 8
+    motion, record = clips[1]
+    clip = generate(record["seed"])
+    assert clip.actions == record["actions"] and clip.spans == record["spans"]
+    np.testing.assert_allclose(motion.right.hand_pose, clip.motion.right.hand_pose, atol=1e-5)
+    for motion, record in clips:
+        assert all(record["captions"][k] for k in ("script", "semantic", "interaction", "articulation"))
+        for side, track in motion.hands():
+            assert limit_violation(track.hand_pose, side).max() < 1e-4  # float32 storage

@@ -155,9 +155,12 @@ def build_corpus(out_dir: str | os.PathLike, n_clips: int, seed: int = 0, shard_
     if reused:
         log.info("resuming: %d of %d shards already built", reused, n_shards)
     workers = workers or min(os.cpu_count() or 1, 8)
-    log.info("solving contact and grip shapes (once per build)")
-    contact.warm()  # solve the contact shapes once; forked workers inherit the cache
-    actions_grasp.warm()
+    if workers > 1 and n_clips >= 200:
+        # Solve every contact and grip shape once; the forked workers inherit the caches. Small
+        # builds solve lazily, only the shapes their clips use (the results are the same).
+        log.info("solving contact and grip shapes (once per build)")
+        contact.warm()
+        actions_grasp.warm()
     bar = tqdm(total=sum(len(shard_ids[k]) for k in todo), unit="clip", disable=not progress, desc="corpus")
     ctx = mp.get_context("fork") if workers > 1 else None
     pool = ctx.Pool(workers, initializer=_worker_init) if ctx else None
