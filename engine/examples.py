@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .corpus.timeline import min_jerk
 from .motion import HandMotion, HandTrack
 from .rotations import axis_angle_to_matrix, matrix_to_axis_angle, slerp_axis_angle
 from .skeleton import FINGERS, joint_axes
@@ -50,17 +51,13 @@ def finger_pose(curl: dict[str, float], spread: float = 0.0, side: str = "right"
     return pose
 
 
-def _min_jerk(s: np.ndarray) -> np.ndarray:
-    return 10 * s**3 - 15 * s**4 + 6 * s**5
-
-
 def keyframed_track(keys: list[KeyPose], fps: float, side: str = "right") -> HandTrack:
     """Interpolate key poses with minimum-jerk timing. Right-frame keys are mirrored for the left hand."""
     times = np.array([k.time for k in keys])
     n = int(round(times[-1] * fps)) + 1
     t = np.arange(n) / fps
     seg = np.clip(np.searchsorted(times, t, side="right") - 1, 0, len(keys) - 2)
-    s = _min_jerk(np.clip((t - times[seg]) / (times[seg + 1] - times[seg]), 0.0, 1.0))
+    s = min_jerk(np.clip((t - times[seg]) / (times[seg + 1] - times[seg]), 0.0, 1.0))
     poses = np.stack([finger_pose(k.curl, k.spread, "right") for k in keys])
     orients = np.array([k.orient for k in keys], dtype=float)
     positions = np.array([k.position for k in keys], dtype=float)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.cli import main
 from engine.motion import HandMotion, HandTrack
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    """Run `handmotion ARGS` in-process: (exit code, stdout, stderr)."""
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
 def smooth_track(n_frames: int, fps: float, seed: int = 0, amplitude: float = 0.5) -> HandTrack:

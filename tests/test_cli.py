@@ -6,15 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from engine.cli import main
 from engine.io import save_motion
-from tests.helpers import mocap_hand_bvh, smooth_motion
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from tests.helpers import mocap_hand_bvh, run_cli, smooth_motion
 
 
 def _truncated_bvh(p):

@@ -8,19 +8,12 @@ import re
 import numpy as np
 import pytest
 
-from engine.cli import main
 from engine.io import save_motion
-from tests.helpers import mocap_hand_bvh, smooth_motion
+from tests.helpers import mocap_hand_bvh, run_cli, smooth_motion
 from tests.test_caption_features import clap_motion
 
 EVENT_LINE = re.compile(r"^  (left|right|both)\s+\w+\s+frames (\d+)-(\d+) "
                         r"\((\d+\.\d\d)-(\d+\.\d\d) s\) (slowly|steadily|quickly)")
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def sections(out: str) -> dict[str, list[str]]:

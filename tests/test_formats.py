@@ -1,6 +1,5 @@
 """npz (MANO), AMASS and JSON formats: round trips, content sniffing, bad input."""
 
-import json
 
 import numpy as np
 import pytest

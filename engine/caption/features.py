@@ -183,11 +183,18 @@ def _mask_invalid(r: np.ndarray, valid: np.ndarray | None, fps: float) -> np.nda
 
 # --- per hand --------------------------------------------------------------------------------
 
-def _hand_frame(J: np.ndarray, side: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Palm normal (out of the palm), finger direction and radial axis, each (..., 3)."""
+def palm_surface(J: np.ndarray, side: str = "right") -> tuple[np.ndarray, np.ndarray]:
+    """Palm-surface point and outward palm normal, each (..., 3), of joints J (..., 21, 3): the mean
+    of the wrist and the four MCPs moved PALM_OFFSET_M out of the palm."""
     normal = _unit(np.cross(J[..., 1, :] - J[..., 0, :], J[..., 7, :] - J[..., 0, :]))
     if side == "left":
         normal = -normal
+    return J[..., [0, 1, 4, 7, 10], :].mean(axis=-2) + PALM_OFFSET_M * normal, normal
+
+
+def _hand_frame(J: np.ndarray, side: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Palm normal (out of the palm), finger direction and radial axis, each (..., 3)."""
+    _, normal = palm_surface(J, side)
     fdir = _unit(J[..., 4, :] - J[..., 0, :])
     radial = J[..., 1, :] - J[..., 7, :]  # pinky MCP -> index MCP, made orthogonal to normal and fdir
     radial = radial - np.sum(radial * normal, -1, keepdims=True) * normal
@@ -273,7 +280,7 @@ def _hand_features(side: str, track, fps: float, mano_dir: str | None) -> HandFe
     flexion, valid = flex_all[:-1], track.valid.copy()
     curl = np.clip((flexion - flex_all[-1]) / [FLEX_RANGE_DEG[f] for f in FINGER_NAMES], 0.0, 1.0)
     thumb_dist = np.linalg.norm(J[:, 17:21] - J[:, 16:17], axis=-1)  # to the index..pinky tips
-    palm_centre = J[:, [0, 1, 4, 7, 10]].mean(axis=1) + PALM_OFFSET_M * normal
+    palm_centre, _ = palm_surface(J, side)
     wrist_vel = _rate(J[:, 0], fps, valid)
     turn_vel = _rate_of_rotation(np.stack([fdir, normal, radial], axis=-1), fps, valid)
     return HandFeatures(

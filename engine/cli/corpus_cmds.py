@@ -52,11 +52,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from ..caption import describe
     from ..corpus.actions import ACTIONS
+    from ..corpus.build import clip_record
     from ..corpus.generator import Step, generate
-    from ..corpus.script_text import script_captions
-    import numpy as np
 
     if args.action is not None and args.action not in ACTIONS:
         raise HandMotionError(f"unknown action {args.action!r}; see `handmotion corpus actions`")
@@ -70,12 +68,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         name = f"clip_{seed:06d}" + (f"_{args.action}" if args.action else "")
         path = out / f"{name}.{args.format}"
         save_motion(clip.motion, path)
-        caps = describe(clip.motion, seed=seed)
-        record = {"file": path.name, "seed": seed, "dominant": clip.dominant, "actions": clip.actions,
-                  "spans": clip.spans,
-                  "captions": {"script": script_captions(clip.spans, clip.dominant, np.random.default_rng(seed + 1)),
-                               "semantic": caps.semantic, "interaction": caps.interaction,
-                               "articulation": caps.articulation}}
+        record = {"file": path.name, **clip_record(clip)}
         (out / f"{name}.captions.json").write_text(json.dumps(record, indent=1))
         print(f"{path}: {', '.join(clip.actions)} ({clip.motion.duration:.1f} s)")
     return 0

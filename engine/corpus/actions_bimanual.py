@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..caption.features import palm_surface
 from ..examples import facing
 from ..rotations import axis_angle_to_matrix, matrix_to_axis_angle, minimal_rotation
 from ..skeleton import FINGERS
 from . import contact
 from .actions_grasp import UP, cylinder_grip, grip_orient, move_time, preshape, sphere_grip, table_height, wrist_for
 from .anatomy import LONG_FINGERS, THUMB, hand_angles
-from .context import Context, hand_points, palm_surface, turn
+from .context import Context, hand_points, turn
 from .shapes import gesture
 
 ROLES = ("dom", "off")

@@ -75,32 +75,24 @@ def _optimise(base: np.ndarray, free: np.ndarray, loss_fn, starts: int = 48, ste
     t0, t1, t2 = _THUMB_ROWS
     init[1:, t0] = smp[1:, :3]
     init[1:, t1, 0], init[1:, t2, 0] = smp[1:, 3], smp[1:, 4]
-    base_t = torch.as_tensor(init, dtype=torch.float64)
+    anchor = torch.as_tensor(base, dtype=torch.float64)[None]
     mask = torch.as_tensor(free, dtype=torch.float64)[None]
     lo = torch.as_tensor(JOINT_LIMITS[..., 0])[None]
     hi = torch.as_tensor(JOINT_LIMITS[..., 1])[None]
-    delta = torch.zeros_like(base_t, requires_grad=True)
-    opt = torch.optim.Adam([delta], lr=lr)
-    anchor = torch.as_tensor(base, dtype=torch.float64)[None]
 
-    def current() -> torch.Tensor:
-        a = torch.clamp(base_t + delta * mask, lo, hi).clone()
+    def couple(a: torch.Tensor) -> torch.Tensor:
+        a = a.clone()
         for f in LONG_FINGERS:
             _, pip, dip = _rows(f)
             a[:, dip, 0] = torch.clamp(0.72 * a[:, pip, 0], lo[:, dip, 0], hi[:, dip, 0])
         return a
 
-    def objective() -> torch.Tensor:
-        a = current()
+    def objective(a: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
         j = contact.fk_right(a)
         return loss_fn(j - j[:, :1]) * 1e4 + prior * ((a - anchor) * mask).pow(2).sum((-1, -2))
 
-    for _ in range(steps):
-        opt.zero_grad()
-        objective().sum().backward()
-        opt.step()
-    with torch.no_grad():
-        return current()[int(torch.argmin(objective()))].numpy()
+    angles, value = contact.descend(init, free, objective, couple, steps, lr)
+    return angles[int(torch.argmin(value))].numpy()
 
 
 def _free(abduct: bool) -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np
 
 from .anatomy import THUMB, hand_angles
 from .context import Context, orient, turn
-from .shapes import GESTURE_NAMES, SHOW_ORIENT, gesture
+from .shapes import SHOW_ORIENT, gesture
 from . import contact
 
 

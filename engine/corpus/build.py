@@ -23,6 +23,7 @@ import json
 import logging
 import multiprocessing as mp
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,11 +31,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..caption import describe
 from ..errors import HandMotionError
 from ..motion import HandMotion, HandTrack
 from ..skeleton import SIDES
 from . import actions_grasp, contact
-from .generator import FPS, generate
+from .generator import FPS, Clip, generate
 from .script_text import script_captions
 
 log = logging.getLogger(__name__)
@@ -60,22 +62,24 @@ def split_of(actions: list[str], clip_id: int) -> str:
     return "test" if b < HELD_OUT["test"] else "val" if b < HELD_OUT["test"] + HELD_OUT["val"] else "train"
 
 
-def make_record(clip_id: int, corpus_seed: int, n_captions: int = 3) -> tuple[HandMotion, dict]:
-    """Generate and caption one clip: (motion, jsonl record)."""
-    from ..caption import describe
-
-    seed = clip_seed(corpus_seed, clip_id)
-    clip = generate(seed)
-    rng = np.random.default_rng(seed + 1)
-    caps = describe(clip.motion, seed=seed, n=n_captions)
-    record = {
-        "id": clip_id, "seed": seed, "split": split_of(clip.actions, clip_id), "fps": clip.motion.fps,
-        "n_frames": clip.motion.n_frames, "dominant": clip.dominant, "actions": clip.actions,
-        "spans": clip.spans,
-        "captions": {"script": script_captions(clip.spans, clip.dominant, rng, n_captions),
-                     "semantic": caps.semantic, "interaction": caps.interaction, "articulation": caps.articulation},
+def clip_record(clip: Clip, n_captions: int = 3) -> dict:
+    """What a corpus stores about a clip besides its motion: plan, spans and the four caption lists
+    (script captions from the plan, the captioner's three levels from the motion)."""
+    caps = describe(clip.motion, seed=clip.seed, n=n_captions)
+    script = script_captions(clip.spans, clip.dominant, np.random.default_rng(clip.seed + 1), n_captions)
+    return {
+        "seed": clip.seed, "fps": clip.motion.fps, "n_frames": clip.motion.n_frames, "dominant": clip.dominant,
+        "actions": clip.actions, "spans": clip.spans,
+        "captions": {"script": script, "semantic": caps.semantic, "interaction": caps.interaction,
+                     "articulation": caps.articulation},
     }
-    return clip.motion, record
+
+
+def make_record(clip_id: int, corpus_seed: int, n_captions: int = 3) -> tuple[HandMotion, dict]:
+    """Generate and caption clip `clip_id` of a corpus: (motion, jsonl record)."""
+    clip = generate(clip_seed(corpus_seed, clip_id))
+    record = clip_record(clip, n_captions)
+    return clip.motion, {"id": clip_id, "seed": clip.seed, "split": split_of(clip.actions, clip_id), **record}
 
 
 def _worker_init() -> None:
@@ -131,8 +135,6 @@ class BuildReport:
 def build_corpus(out_dir: str | os.PathLike, n_clips: int, seed: int = 0, shard_size: int = 500,
                  workers: int | None = None, progress: bool = True) -> BuildReport:
     """Build (or resume) a corpus of `n_clips` clips in `out_dir`. Returns counts and the wall time."""
-    import time
-
     if n_clips < 1:
         raise HandMotionError(f"--clips must be at least 1, got {n_clips}")
     if shard_size < 1:

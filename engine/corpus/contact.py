@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
+from typing import Callable
 
 import numpy as np
 import torch
@@ -47,6 +48,34 @@ def _point(joints: torch.Tensor, p: Point) -> torch.Tensor:
     return joints[:, a] * (1 - t) + joints[:, b] * t
 
 
+def descend(init: np.ndarray, free: np.ndarray, objective: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+            couple: Callable[[torch.Tensor], torch.Tensor] = lambda a: a, steps: int = 80,
+            lr: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:
+    """Projected Adam over the `free` angles of a batch of starting poses.
+
+    init (B, 15, 3) radians; free (15, 3) bool; objective(angles (B, 15, 3), delta (B, 15, 3)) -> (B,)
+    to minimise; couple(angles) -> angles applies equality constraints (a DIP following its PIP).
+    Angles are clamped into `JOINT_LIMITS` at every step. Returns (angles (B, 15, 3), objective (B,)).
+    """
+    base_t = torch.as_tensor(init, dtype=torch.float64)
+    mask = torch.as_tensor(free, dtype=torch.float64)[None]
+    lo = torch.as_tensor(JOINT_LIMITS[..., 0])[None]
+    hi = torch.as_tensor(JOINT_LIMITS[..., 1])[None]
+    delta = torch.zeros_like(base_t, requires_grad=True)
+    opt = torch.optim.Adam([delta], lr=lr)
+
+    def current() -> torch.Tensor:
+        return couple(torch.clamp(base_t + delta * mask, lo, hi))
+
+    for _ in range(steps):
+        opt.zero_grad()
+        objective(current(), delta).sum().backward()
+        opt.step()
+    with torch.no_grad():
+        a = current()
+        return a, objective(a, delta)
+
+
 def solve(base: np.ndarray, free: np.ndarray, pairs: list[tuple[Point, Point]], gap: float = CONTACT_GAP,
           steps: int = 80, prior: float = 0.02, coupled: tuple[tuple[int, int, float], ...] = ()) -> np.ndarray:
     """Move the `free` angles of `base` so each pair of points ends `gap` apart.
@@ -54,33 +83,24 @@ def solve(base: np.ndarray, free: np.ndarray, pairs: list[tuple[Point, Point]], 
     base (15, 3) radians; free (15, 3) bool; pairs of hand points; coupled: (row_dst, row_src, ratio)
     keeps flex[row_dst] = ratio * flex[row_src] (DIP following PIP). Returns (15, 3) inside the limits.
     """
-    base_t = torch.as_tensor(base, dtype=torch.float64)[None]
     mask = torch.as_tensor(free, dtype=torch.float64)[None]
     lo = torch.as_tensor(JOINT_LIMITS[..., 0])[None]
     hi = torch.as_tensor(JOINT_LIMITS[..., 1])[None]
-    delta = torch.zeros_like(base_t, requires_grad=True)
-    opt = torch.optim.Adam([delta], lr=0.05)
 
-    def current() -> torch.Tensor:
-        a = torch.clamp(base_t + delta * mask, lo, hi)
+    def couple(a: torch.Tensor) -> torch.Tensor:
         for dst, src, ratio in coupled:
             a = a.clone()
             a[:, dst, 0] = torch.clamp(ratio * a[:, src, 0], lo[:, dst, 0], hi[:, dst, 0])
         return a
 
-    for _ in range(steps):
-        opt.zero_grad()
-        joints = fk_right(current())
+    def objective(a: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        joints = fk_right(a)
         loss = sum((torch.linalg.norm(_point(joints, p) - _point(joints, q), dim=-1) - gap) ** 2 for p, q in pairs)
-        loss = loss.sum() * 1e4 + prior * (delta * mask).pow(2).sum()
-        loss.backward()
-        opt.step()
-    with torch.no_grad():
-        out = current()[0].numpy()
-        joints = fk_right(current())
-        err = max(float(torch.linalg.norm(_point(joints, p) - _point(joints, q)) - gap) for p, q in pairs)
-    log.debug("contact solve: worst residual %.4f m", err)
-    return out
+        return loss * 1e4 + prior * (delta * mask).pow(2).sum((-1, -2))
+
+    angles, residual = descend(base[None], free, objective, couple, steps)
+    log.debug("contact solve: objective %.2e", float(residual[0]))
+    return angles[0].numpy()
 
 
 def _free(rows: tuple[int, ...], thumb: bool = True, twist: bool = False) -> np.ndarray:
@@ -100,32 +120,38 @@ def _dip_coupling(finger: str, ratio: float = 0.7) -> tuple[int, int, float]:
     return (j3 - 1, j2 - 1, ratio)
 
 
+# Starting thumb for the opposition solves: flexed and pronated toward the fingers.
+_THUMB_OPPOSED = np.radians([[35.0, -20.0, 35.0], [15.0, 0.0, 0.0], [15.0, 0.0, 0.0]])
+
+
+def _tip_to_tip(curl: dict[str, float], finger: str, thumb0: np.ndarray = _THUMB_OPPOSED,
+                spread: float = 0.0) -> np.ndarray:
+    """Solve the thumb and `finger`'s MCP/PIP so their tips meet, from the given curls. (15, 3)."""
+    base = hand_angles(curl, spread, thumb0, coupled=False)
+    j1, j2, _ = FINGERS[finger][0]
+    return solve(base, _free((j1 - 1, j2 - 1)), [(tip("thumb"), tip(finger))], coupled=(_dip_coupling(finger),))
+
+
 @lru_cache(maxsize=None)
 def opposition(finger: str = "index", curl: float = 0.45, others: float = 0.25) -> np.ndarray:
     """Thumb tip meeting `finger`'s tip (pad pinch). curl: the finger's starting curl; others: the
     remaining fingers' curl. Returns angles (15, 3)."""
     c = {f: others for f in ("index", "middle", "ring", "pinky")}
     c[finger] = curl
-    thumb0 = np.radians([[35.0, -20.0, 35.0], [15.0, 0.0, 0.0], [15.0, 0.0, 0.0]])
-    base = hand_angles(c, 0.0, thumb0, coupled=False)
-    j1, j2, _ = FINGERS[finger][0]
-    return solve(base, _free((j1 - 1, j2 - 1)), [(tip("thumb"), tip(finger))], coupled=(_dip_coupling(finger),))
+    return _tip_to_tip(c, finger)
 
 
 @lru_cache(maxsize=None)
 def ok_sign() -> np.ndarray:
     """Thumb and index tips touch in a round 'O'; middle, ring and pinky extended and slightly fanned."""
     thumb0 = np.radians([[30.0, -15.0, 30.0], [15.0, 0.0, 0.0], [20.0, 0.0, 0.0]])
-    base = hand_angles({"index": 0.55, "middle": 0.05, "ring": 0.08, "pinky": 0.1}, 0.5, thumb0, coupled=False)
-    j1, j2, _ = FINGERS["index"][0]
-    return solve(base, _free((j1 - 1, j2 - 1)), [(tip("thumb"), tip("index"))], coupled=(_dip_coupling("index"),))
+    return _tip_to_tip({"index": 0.55, "middle": 0.05, "ring": 0.08, "pinky": 0.1}, "index", thumb0, spread=0.5)
 
 
 @lru_cache(maxsize=None)
 def tripod(size: float = 0.015) -> np.ndarray:
     """Thumb, index and middle tips meet around a small object (pen, spoon) of diameter `size` m."""
-    thumb0 = np.radians([[35.0, -20.0, 35.0], [15.0, 0.0, 0.0], [15.0, 0.0, 0.0]])
-    base = hand_angles({"index": 0.45, "middle": 0.5, "ring": 0.6, "pinky": 0.65}, 0.0, thumb0, coupled=False)
+    base = hand_angles({"index": 0.45, "middle": 0.5, "ring": 0.6, "pinky": 0.65}, 0.0, _THUMB_OPPOSED, coupled=False)
     rows = tuple(j - 1 for f in ("index", "middle") for j in FINGERS[f][0][:2])
     pairs = [(tip("thumb"), tip("index")), (tip("thumb"), tip("middle")), (tip("index"), tip("middle"))]
     return solve(base, _free(rows), pairs, gap=size,
@@ -171,17 +197,15 @@ def thumb_across() -> np.ndarray:
 @lru_cache(maxsize=None)
 def snap_ready() -> np.ndarray:
     """Before a snap: thumb pressed against the middle fingertip, ring and pinky curled, index half curled."""
-    thumb0 = np.radians([[35.0, -20.0, 35.0], [15.0, 0.0, 0.0], [10.0, 0.0, 0.0]])
-    base = hand_angles({"index": 0.45, "middle": 0.35, "ring": 0.9, "pinky": 0.95}, 0.0, thumb0, coupled=False)
-    j1, j2, _ = FINGERS["middle"][0]
-    return solve(base, _free((j1 - 1, j2 - 1)), [(tip("thumb"), tip("middle"))], coupled=(_dip_coupling("middle"),))
+    thumb0 = _THUMB_OPPOSED.copy()
+    thumb0[2, 0] = np.radians(10.0)  # IP a little straighter: the pad presses flat
+    return _tip_to_tip({"index": 0.45, "middle": 0.35, "ring": 0.9, "pinky": 0.95}, "middle", thumb0)
 
 
 @lru_cache(maxsize=None)
 def flick_ready() -> np.ndarray:
     """Before a flick: the curled index's nail held behind the thumb pad."""
-    thumb0 = np.radians([[35.0, -20.0, 35.0], [15.0, 0.0, 0.0], [15.0, 0.0, 0.0]])
-    base = hand_angles({"index": 0.75, "middle": 0.6, "ring": 0.7, "pinky": 0.75}, 0.0, thumb0, coupled=False)
+    base = hand_angles({"index": 0.75, "middle": 0.6, "ring": 0.7, "pinky": 0.75}, 0.0, _THUMB_OPPOSED, coupled=False)
     i3 = FINGERS["index"][0][2]
     return solve(base, _free(()), [(tip("thumb"), (i3, FINGERS["index"][1], 0.6))], gap=0.012)
 

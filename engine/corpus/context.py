@@ -66,15 +66,6 @@ def hand_points(angles: np.ndarray, wrist_orient: np.ndarray, position: np.ndarr
     return local @ axis_angle_to_matrix(np.asarray(wrist_orient, float)).T + np.asarray(position, float)
 
 
-def palm_surface(joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Palm-surface point (3,) and outward palm normal (3,) of a right-frame hand's joints (21, 3):
-    the mean of the wrist and the four MCPs moved 12 mm out of the palm."""
-    centre = joints[[0, 1, 4, 7, 10]].mean(axis=0)
-    n = np.cross(joints[1] - joints[0], joints[7] - joints[0])
-    n /= np.linalg.norm(n)
-    return centre + 0.012 * n, n
-
-
 @dataclass
 class Style:
     """How this performer moves: `tempo` (>1 faster), `amplitude` of movements, resting finger curls

@@ -111,7 +111,7 @@ def generate(seed: int, steps: list[Step] | None = None, fps: float = FPS,
     betas = np.zeros(10)
     betas[0] = rng.normal(0.0, 1.0)  # hand size (meaningful with MANO models; the canonical hand ignores it)
     for role, script in ctx.scripts.items():
-        track, _ = render(script, fps, n_frames, rng, side=side_of[role])
+        track = render(script, fps, n_frames, rng, side=side_of[role])
         track.betas = betas.copy()
         tracks[side_of[role]] = track
     spans = []

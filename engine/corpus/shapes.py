@@ -7,6 +7,8 @@ shows the thumb. Contacts (OK, pinch) come from `contact`'s solved poses.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from .anatomy import THUMB, hand_angles
@@ -25,8 +27,7 @@ SHOW_ORIENT = {
 GESTURE_NAMES = tuple(SHOW_ORIENT)
 
 
-def hand_angles_held(*args, **kwargs) -> np.ndarray:
-    return hand_angles(*args, coupled=HELD_COUPLING, **kwargs)
+hand_angles_held = partial(hand_angles, coupled=HELD_COUPLING)
 
 
 def _curls(extended: tuple[str, ...]) -> dict[str, float]:

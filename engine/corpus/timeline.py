@@ -88,11 +88,11 @@ class MicroMotion:
 
 
 def render(script: Script, fps: float, n_frames: int, rng: np.random.Generator,
-           micro: MicroMotion | None = MicroMotion(), side: str = "right") -> tuple[HandTrack, np.ndarray]:
+           micro: MicroMotion | None = MicroMotion(), side: str = "right") -> HandTrack:
     """Render a script to a HandTrack of `n_frames` at `fps` (held after the last key).
 
-    Returns (track, angles (T, 15, 3)): the anatomical angles actually used, inside the joint limits.
-    A "left" script is rendered in the right-hand frame and mirrored.
+    Finger angles are clamped into the joint limits after the micro-motion is added. A "left"
+    script is rendered in the right-hand frame and mirrored.
     """
     keys = script.keys
     times = np.array([k.time for k in keys])
@@ -123,4 +123,4 @@ def render(script: Script, fps: float, n_frames: int, rng: np.random.Generator,
     angles = clamp_angles(angles)
     track = HandTrack(global_orient=orient, hand_pose=angles_to_pose(angles, "right"),
                       transl=position - MANO_REST_WRIST_RIGHT)
-    return (track.mirrored() if side == "left" else track), angles
+    return track.mirrored() if side == "left" else track
