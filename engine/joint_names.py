@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from .errors import MotionFormatError
-from .skeleton import FINGERS as _FINGER_JOINTS, JOINT_NAMES_16, TIP_NAMES
+from .skeleton import FINGERS as _FINGER_JOINTS
+from .skeleton import JOINT_NAMES_16, TIP_NAMES
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,14 @@ from engine.cli import main
 from engine.corpus import contact
 from engine.corpus.actions import ACTIONS
 from engine.corpus.anatomy import (
-    JOINT_LIMITS, THUMB, angles_to_pose, clamp_angles, enslave, hand_angles, limit_violation, pose_to_angles,
+    JOINT_LIMITS,
+    THUMB,
+    angles_to_pose,
+    clamp_angles,
+    enslave,
+    hand_angles,
+    limit_violation,
+    pose_to_angles,
 )
 from engine.corpus.build import build_corpus, read_corpus, split_of
 from engine.corpus.generator import MAX_SECONDS, MIN_SECONDS, Step, generate

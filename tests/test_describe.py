@@ -10,8 +10,16 @@ import pytest
 from engine.caption import GESTURES, Captions, classify_frame, compute_features, describe, recognise_gestures
 from engine.examples import KeyPose, facing, finger_pose, greeting, keyframed_track
 from engine.motion import HandMotion
-from tests.test_caption_features import (FPS, OK_CURL, PINCH_CURL, clap_motion, one_hand, pose_sequence,
-                                         static_track, touch_pose)
+from tests.test_caption_features import (
+    FPS,
+    OK_CURL,
+    PINCH_CURL,
+    clap_motion,
+    one_hand,
+    pose_sequence,
+    static_track,
+    touch_pose,
+)
 
 FIST = {"thumb": 0.9, "index": 1.0, "middle": 1.0, "ring": 1.0, "pinky": 1.0}
 SHAPES = {

@@ -13,11 +13,11 @@ from typing import Sequence
 
 from .. import __version__
 from ..errors import HandMotionError
-from . import caption_cmds, corpus_cmds, eval_cmds, motion_cmds
+from . import caption_cmds, corpus_cmds, eval_cmds, motion_cmds, tokenizer_cmds, train_cmds, weights_cmds
 
 log = logging.getLogger("engine")
 
-COMMAND_MODULES = (motion_cmds, corpus_cmds, caption_cmds, eval_cmds)
+COMMAND_MODULES = (motion_cmds, corpus_cmds, caption_cmds, tokenizer_cmds, train_cmds, eval_cmds, weights_cmds)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not hasattr(args, "config_cls"):  # only `train` takes free key=value settings
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.overrides = extra
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
     try:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import contact
 from .anatomy import THUMB, hand_angles
 from .context import Context, orient, turn
 from .shapes import SHOW_ORIENT, gesture
-from . import contact
 
 
 def static_gesture(name: str):

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..rotations import euler_to_matrix
-from ..skeleton import FINGERS, forward_kinematics, _canonical_right_rest
+from ..skeleton import FINGERS, _canonical_right_rest, forward_kinematics
 from .anatomy import JOINT_LIMITS, THUMB, hand_angles, joint_frames
 
 log = logging.getLogger(__name__)

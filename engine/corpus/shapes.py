@@ -11,8 +11,8 @@ from functools import partial
 
 import numpy as np
 
-from .anatomy import THUMB, hand_angles
 from . import contact
+from .anatomy import THUMB, hand_angles
 
 CURLED, STRAIGHT = 0.95, 0.03
 HELD_COUPLING = 0.35  # a held gesture extends its fingers on purpose: weak enslaving

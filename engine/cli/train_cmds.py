@@ -1,0 +1,35 @@
+"""Training commands: `handmotion train tokenizer [--config FILE] [key=value ...]`."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+
+def _add(tsub: argparse._SubParsersAction, name: str, help_text: str, config_cls: type, func) -> None:
+    keys = ", ".join(f.name for f in dataclasses.fields(config_cls))
+    p = tsub.add_parser(name, help=help_text,
+                        description=f"{help_text}. Settings: defaults, then --config FILE (JSON), then key=value "
+                                    f"overrides (also --key=value). Keys: {keys}.")
+    p.add_argument("--config", metavar="FILE", help="JSON object of settings")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
+    p.set_defaults(func=func, config_cls=config_cls)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..train.tokenizer import TrainTokenizerConfig
+
+    p = sub.add_parser("train", help="train a model (resumable; Accelerate: CPU, one or many GPUs)")
+    tsub = p.add_subparsers(dest="train_command", metavar="MODEL", required=True)
+    _add(tsub, "tokenizer", "train the SHIFT motion tokenizer (or a baseline layout)", TrainTokenizerConfig,
+         cmd_tokenizer)
+
+
+def cmd_tokenizer(args: argparse.Namespace) -> int:
+    from ..train.config import build_config
+    from ..train.tokenizer import train_tokenizer
+
+    cfg = build_config(args.config_cls, args.config, args.overrides)
+    train_tokenizer(cfg, progress=not args.no_progress)
+    print(f"tokenizer weights written to {cfg.out}")
+    return 0

@@ -1,0 +1,118 @@
+"""The engine's composed operations on `HandMotion`s; models are loaded once and kept.
+
+Today: motion <-> SHIFT tokens (`tokenize`, `detokenize`, `reconstruct`). Any length and fps go
+in: motion is resampled to the tokenizer's fps, padded to whole latent steps by holding the last
+frame, and on the way back resampled to the original fps and trimmed to the original length.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import MotionValueError
+from .features import features_to_motion, motion_to_features
+from .models.tokenizer import HandTokenizer, load_tokenizer
+from .motion import HandMotion
+
+log = logging.getLogger(__name__)
+
+_MODELS: dict[tuple[str, str], torch.nn.Module] = {}
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """"auto" -> CUDA when present, else CPU; "cuda" without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise MotionValueError("--device cuda: no CUDA device is available")
+    return torch.device(device)
+
+
+def get_tokenizer(weights: str | Path | None = None, device: str = "auto") -> HandTokenizer:
+    """The tokenizer from `weights` (default: shipped), loaded once per folder and device."""
+    dev = pick_device(device)
+    key = (str(Path(weights).resolve()) if weights else "default", str(dev))
+    if key not in _MODELS:
+        _MODELS[key] = load_tokenizer(weights, dev)
+    return _MODELS[key]
+
+
+@dataclass
+class Tokens:
+    """A token grid: codes (N, n_slots) int64 for N latent steps; `slots` names the columns
+    ("L-traj", ...); `mask` (N * stride, 2) the hand-presence mask at the model fps."""
+
+    codes: np.ndarray
+    slots: list[str]
+    fps: float
+    stride: int
+    mask: np.ndarray
+
+    def to_dict(self) -> dict:
+        return {"slots": self.slots, "fps": self.fps, "stride": self.stride, "codes": self.codes.tolist()}
+
+
+def _slot_names(model: HandTokenizer) -> list[str]:
+    return [("both" if side == "both" else f"{side[0].upper()}-{part}") for side, part in model.cfg.slots]
+
+
+def _to_model_rate(motion: HandMotion, fps: float) -> HandMotion:
+    """Resample to `fps`, first holding the last frame long enough that the resampled clip reaches
+    the end of the original."""
+    if abs(motion.fps - fps) < 1e-9:
+        return motion
+    n_out = math.ceil((motion.n_frames - 1) * fps / motion.fps - 1e-9) + 1
+    need = math.ceil((n_out - 1) * motion.fps / fps - 1e-9) + 1
+    if need > motion.n_frames:
+        motion = HandMotion.concat([motion] + [motion.slice(-1, None)] * (need - motion.n_frames))
+    return motion.resample(fps)
+
+
+@torch.no_grad()
+def tokenize(motion: HandMotion, weights: str | Path | None = None, device: str = "auto") -> Tokens:
+    """HandMotion (any fps, >= 1 frame) -> Tokens at the tokenizer's fps."""
+    model = get_tokenizer(weights, device)
+    cfg = model.cfg
+    m = _to_model_rate(motion, cfg.fps)
+    x, mask = motion_to_features(m)
+    T = len(x)
+    pad = (-T) % cfg.stride
+    if pad:
+        x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)])
+        mask = np.concatenate([mask, np.repeat(mask[-1:], pad, axis=0)])
+    dev = next(model.parameters()).device
+    codes = model.encode(torch.from_numpy(x)[None].to(dev))[0].cpu().numpy()
+    return Tokens(codes=codes, slots=_slot_names(model), fps=cfg.fps, stride=cfg.stride, mask=mask)
+
+
+@torch.no_grad()
+def detokenize(tokens: Tokens, weights: str | Path | None = None, device: str = "auto") -> HandMotion:
+    """Tokens -> HandMotion at the tokenizer's fps (N * stride frames; hands absent in the mask dropped)."""
+    model = get_tokenizer(weights, device)
+    dev = next(model.parameters()).device
+    x = model.decode(torch.as_tensor(tokens.codes, dtype=torch.long)[None].to(dev))[0].cpu().numpy()
+    return features_to_motion(x.astype(np.float64), tokens.fps, tokens.mask[:len(x)])
+
+
+def match_timing(out: HandMotion, like: HandMotion) -> HandMotion:
+    """`out` (at the model fps) resampled to `like`'s fps and trimmed to its frame count; a frame is
+    valid only where it was valid in `like`."""
+    if abs(out.fps - like.fps) > 1e-9:
+        out = out.resample(like.fps)
+    if out.n_frames < like.n_frames:  # cannot happen after _to_model_rate; kept as a guard
+        out = HandMotion.concat([out] + [out.slice(-1, None)] * (like.n_frames - out.n_frames))
+    out = out.slice(0, like.n_frames)
+    for side, track in out.hands():
+        track.valid = track.valid & like.track(side).valid
+    return out
+
+
+def reconstruct(motion: HandMotion, weights: str | Path | None = None, device: str = "auto") -> HandMotion:
+    """Encode and decode: same fps and number of frames as `motion`."""
+    return match_timing(detokenize(tokenize(motion, weights, device), weights, device), motion)

@@ -1,0 +1,134 @@
+"""Corpus features for training: every clip of a split as (T, 198) float32, and random windows.
+
+Converting a 20k-clip corpus to features takes a minute, so the arrays are cached in
+`<corpus>/cache/features_<split>.npz` (rebuilt when the corpus manifest changes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..corpus.build import read_corpus
+from ..errors import HandMotionError
+from ..features import motion_to_features
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ClipSet:
+    """Concatenated clip features. features (F, 198) float32, offsets (n + 1,), actions per clip."""
+
+    features: np.ndarray
+    offsets: np.ndarray
+    actions: list[list[str]]
+    ids: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def clip(self, i: int) -> np.ndarray:
+        return self.features[self.offsets[i]:self.offsets[i + 1]]
+
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def select(self, keep: np.ndarray) -> "ClipSet":
+        """A ClipSet of the clips where `keep` (n,) bool is true."""
+        idx = np.flatnonzero(keep)
+        parts = [self.clip(i) for i in idx]
+        offsets = np.r_[0, np.cumsum([len(p) for p in parts])].astype(np.int64)
+        feats = np.concatenate(parts) if parts else self.features[:0]
+        return ClipSet(feats, offsets, [self.actions[i] for i in idx], self.ids[idx])
+
+    def with_actions(self, actions: tuple[str, ...], present: bool) -> "ClipSet":
+        """Clips that contain any of `actions` (present=True) or none of them (present=False)."""
+        hit = np.array([bool(set(a) & set(actions)) for a in self.actions], dtype=bool)
+        return self.select(hit if present else ~hit)
+
+
+def load_clips(corpus_dir: str | Path, split: str | None) -> ClipSet:
+    """All clips of `split` (None: every split) as features; cached beside the corpus."""
+    root = Path(corpus_dir)
+    manifest = root / "manifest.json"
+    if not manifest.exists():
+        raise HandMotionError(f"{root}: not a corpus folder (no manifest.json); build one with `handmotion corpus build`")
+    key = hashlib.sha256(manifest.read_bytes()).hexdigest()[:16]
+    cache = root / "cache" / f"features_{split or 'all'}.npz"
+    if cache.exists():
+        with np.load(cache) as z:
+            if str(z["key"]) == key:
+                return ClipSet(z["features"], z["offsets"], json.loads(str(z["actions"])), z["ids"])
+    feats, lengths, actions, ids = [], [], [], []
+    for motion, record in tqdm(read_corpus(root, split), desc=f"features ({split or 'all'})", unit="clip",
+                               disable=not log.isEnabledFor(logging.INFO)):
+        x, _ = motion_to_features(motion)
+        feats.append(x)
+        lengths.append(len(x))
+        actions.append(list(record["actions"]))
+        ids.append(record["id"])
+    if not feats:
+        raise HandMotionError(f"{root}: no clips in split {split!r}")
+    clips = ClipSet(np.concatenate(feats), np.r_[0, np.cumsum(lengths)].astype(np.int64), actions,
+                    np.asarray(ids, dtype=np.int64))
+    try:
+        cache.parent.mkdir(exist_ok=True)
+        tmp = cache.with_suffix(".tmp.npz")
+        np.savez(tmp, key=key, features=clips.features, offsets=clips.offsets,
+                 actions=json.dumps(clips.actions), ids=clips.ids)
+        tmp.replace(cache)
+    except OSError as exc:  # a read-only corpus still trains, just without the cache
+        log.warning("could not cache features in %s: %s", cache.parent, exc)
+    return clips
+
+
+class WindowSampler:
+    """Random fixed-length windows, clips drawn in proportion to their length.
+
+    Clips shorter than `window` are edge-padded (their last frame held); `sample` returns
+    (batch, window, 198) float32 tensors.
+    """
+
+    def __init__(self, clips: ClipSet, window: int, seed: int = 0):
+        if len(clips) == 0:
+            raise HandMotionError("no training clips left (check the split and the excluded actions)")
+        self.clips, self.window = clips, window
+        lengths = clips.lengths().astype(np.float64)
+        self.p = lengths / lengths.sum()
+        self.rng = np.random.default_rng(seed)
+
+    def sample(self, batch: int) -> torch.Tensor:
+        out = np.empty((batch, self.window, self.clips.features.shape[1]), dtype=np.float32)
+        for b, i in enumerate(self.rng.choice(len(self.clips), size=batch, p=self.p)):
+            x = self.clips.clip(i)
+            if len(x) >= self.window:
+                s = self.rng.integers(0, len(x) - self.window + 1)
+                out[b] = x[s:s + self.window]
+            else:
+                out[b, :len(x)] = x
+                out[b, len(x):] = x[-1]
+        return torch.from_numpy(out)
+
+
+def feature_stats(clips: ClipSet, mirror: np.ndarray, floor: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Per-hand mean and std (99,) over both hands in right-hand space (left multiplied by `mirror`);
+    std is floored so near-constant dimensions are not blown up by normalisation. Accumulated in
+    float64 over chunks, so memory stays small for any corpus size."""
+    total, sq, n = np.zeros(99), np.zeros(99), 0
+    for start in range(0, len(clips.features), 1 << 16):
+        x = clips.features[start:start + (1 << 16)].astype(np.float64)
+        for hand in (x[:, :99] * mirror, x[:, 99:]):
+            total += hand.sum(0)
+            sq += (hand**2).sum(0)
+            n += len(hand)
+    mean = total / max(n, 1)
+    std = np.sqrt(np.maximum(sq / max(n, 1) - mean**2, 0.0))
+    return mean.astype(np.float32), np.maximum(std, floor).astype(np.float32)

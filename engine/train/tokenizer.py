@@ -1,0 +1,131 @@
+"""`handmotion train tokenizer`: SHIFT (or a baseline layout) on a corpus, through `run_training`.
+
+Loss per batch of windows (B, T, 198):
+  smooth-L1 on normalised features + `w_velocity` x smooth-L1 on their frame differences
+  + `w_fk` x L1 on forward-kinematics joint positions (cm, canonical right hand, all 21 joints)
+  + the quantizer's commitment loss.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import HandMotionError
+from ..models.kinematics import local_finger_joints, right_hand_joints
+from ..models.tokenizer import MIRROR, HandTokenizer, TokenizerConfig, save_tokenizer
+from .data import WindowSampler, feature_stats, load_clips
+from .loop import LoopSettings, run_training
+
+log = logging.getLogger(__name__)
+
+# Actions kept out of the default tokenizer's training data: the out-of-corpus check encodes clips
+# made of them, motion the tokenizer has never seen (one gesture, one dynamic, one grasp, one bimanual).
+HELD_OUT_ACTIONS = ("rock_on", "piano_arpeggio", "grasp_lateral", "knit")
+
+
+@dataclass
+class TrainTokenizerConfig:
+    data: str = "data/corpus"
+    out: str = "runs/tokenizer"
+    # model (TokenizerConfig fields)
+    layout: str = "shift"
+    share_hands: bool = True
+    quantizer: str = "vq"
+    codebook_size: int = 512
+    code_dim: int = 64
+    width: int = 128
+    depth: int = 2
+    down: int = 2
+    fps: float = 30.0
+    commitment: float = 0.02
+    # training
+    steps: int = 2500
+    batch: int = 64
+    window: int = 64
+    lr: float = 4e-4
+    warmup: int = 200
+    w_velocity: float = 0.5
+    w_fk: float = 0.1
+    exclude_actions: tuple[str, ...] = HELD_OUT_ACTIONS
+    seed: int = 0
+    eval_every: int = 500
+    save_every: int = 500
+    cpu: bool = False
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        self.model_config()  # validates the model fields now, before any data is read
+
+    def model_config(self) -> TokenizerConfig:
+        names = {f.name for f in fields(TokenizerConfig)}
+        return TokenizerConfig(**{k: v for k, v in asdict(self).items() if k in names})
+
+
+def tokenizer_loss(model: HandTokenizer, x: torch.Tensor, w_velocity: float, w_fk: float
+                   ) -> tuple[torch.Tensor, dict[str, float]]:
+    """x (B, T, 198) raw features -> (total loss, per-term floats)."""
+    out = model(x)
+    pred, target = out["normed"], model.to_model_space(x)  # (B, T, 2, 99)
+    rec = F.smooth_l1_loss(pred, target)
+    vel = F.smooth_l1_loss(pred[:, 1:] - pred[:, :-1], target[:, 1:] - target[:, :-1])
+    raw_pred, raw_target = pred * model.std + model.mean, target * model.std + model.mean
+    fk = (right_hand_joints(raw_pred) - right_hand_joints(raw_target)).abs().mean() * 100.0  # cm
+    loss = rec + w_velocity * vel + w_fk * fk + out["aux"]
+    return loss, {"loss": loss.item(), "rec": rec.item(), "vel": vel.item(), "fk_cm": fk.item(), "aux": out["aux"].item()}
+
+
+@torch.no_grad()
+def validation_scores(model: HandTokenizer, windows: torch.Tensor) -> dict[str, float]:
+    """Finger (hand-local) and global joint error in mm and codebook usage on fixed windows."""
+    device = next(model.parameters()).device
+    x = windows.to(device)
+    out = model(x)
+    pred = model.to_model_space(out["features"]) * model.std + model.mean
+    target = model.to_model_space(x) * model.std + model.mean
+    finger = (local_finger_joints(pred) - local_finger_joints(target)).norm(dim=-1).mean() * 1000
+    glob = (right_hand_joints(pred) - right_hand_joints(target)).norm(dim=-1).mean() * 1000
+    used = np.mean([len(torch.unique(out["codes"][..., s])) for s in range(out["codes"].shape[-1])])
+    return {"finger_mm": finger.item(), "global_mm": glob.item(), "codes_used": float(used)}
+
+
+def train_tokenizer(cfg: TrainTokenizerConfig, progress: bool = True) -> HandTokenizer:
+    """Train and save to `cfg.out` (the weights folder layout); returns the trained model."""
+    torch.manual_seed(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    train = load_clips(cfg.data, "train")
+    if cfg.exclude_actions:
+        n = len(train)
+        train = train.with_actions(cfg.exclude_actions, present=False)
+        log.info("training on %d of %d train clips (held out: %s)", len(train), n, ", ".join(cfg.exclude_actions))
+    try:
+        val = load_clips(cfg.data, "val")
+    except HandMotionError:
+        log.warning("%s has no val split; validating on training windows", cfg.data)
+        val = train
+    model = HandTokenizer(cfg.model_config())
+    mean, std = feature_stats(train, MIRROR.numpy())
+    model.set_stats(mean, std)
+    log.info("tokenizer %s: %.2fM parameters, %d slots x %d codes", cfg.layout, model.n_parameters() / 1e6,
+             len(model.cfg.slots), cfg.codebook_size)
+    sampler = WindowSampler(train, cfg.window, seed=cfg.seed)
+    val_windows = WindowSampler(val, cfg.window, seed=12345).sample(256)
+    settings = LoopSettings(steps=cfg.steps, lr=cfg.lr, warmup=cfg.warmup, eval_every=cfg.eval_every,
+                            save_every=cfg.save_every, cpu=cfg.cpu, threads=cfg.threads)
+    model = run_training(
+        model,
+        lambda m, x: tokenizer_loss(m, x, cfg.w_velocity, cfg.w_fk),
+        lambda: sampler.sample(cfg.batch),
+        settings,
+        Path(cfg.out),
+        evaluate=lambda m: validation_scores(m, val_windows),
+        progress=progress,
+    )
+    save_tokenizer(model, cfg.out, meta={"train": asdict(cfg)})
+    return model
