@@ -3,6 +3,10 @@
 Today: motion <-> SHIFT tokens (`tokenize`, `detokenize`, `reconstruct`). Any length and fps go
 in: motion is resampled to the tokenizer's fps, padded to whole latent steps by holding the last
 frame, and on the way back resampled to the original fps and trimmed to the original length.
+
+Any placement goes in too: a clip recorded elsewhere in space (a Leap Motion take near the origin,
+a rig at another height or facing another way) is moved rigidly (translation + yaw,
+`engine/placement.py`) to where the training data's hands are, and moved back after decoding.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ import numpy as np
 import torch
 
 from .errors import MotionValueError
-from .features import features_to_motion, motion_to_features
+from .features import ORIENT, TRANSL, features_to_motion, motion_to_features
 from .models.tokenizer import HandTokenizer, load_tokenizer
 from .motion import HandMotion
+from .placement import Placement, fit_placement
+from .rotations import rot6d_to_matrix
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +59,11 @@ class Tokens:
     fps: float
     stride: int
     mask: np.ndarray
+    placement: Placement  # the rigid move applied before encoding and undone after decoding
 
     def to_dict(self) -> dict:
-        return {"slots": self.slots, "fps": self.fps, "stride": self.stride, "codes": self.codes.tolist()}
+        return {"slots": self.slots, "fps": self.fps, "stride": self.stride, "placement": self.placement.to_dict(),
+                "codes": self.codes.tolist()}
 
 
 def _slot_names(model: HandTokenizer) -> list[str]:
@@ -74,12 +82,22 @@ def _to_model_rate(motion: HandMotion, fps: float) -> HandMotion:
     return motion.resample(fps)
 
 
+def placement_for(motion: HandMotion, model: HandTokenizer) -> Placement:
+    """The rigid move (translation + yaw) that puts `motion` where the tokenizer's training data was:
+    its mean wrist position and mean wrist orientation, from the tokenizer's statistics."""
+    mean = model.mean.cpu().numpy().astype(np.float64)
+    six = mean[ORIENT].reshape(3, 2)
+    usable = np.linalg.norm(six, axis=0).min() > 1e-3 and abs(np.cross(six[:, 0], six[:, 1])).max() > 1e-3
+    return fit_placement(motion, mean[TRANSL], rot6d_to_matrix(mean[ORIENT]) if usable else None)
+
+
 @torch.no_grad()
 def tokenize(motion: HandMotion, weights: str | Path | None = None, device: str = "auto") -> Tokens:
     """HandMotion (any fps, >= 1 frame) -> Tokens at the tokenizer's fps."""
     model = get_tokenizer(weights, device)
     cfg = model.cfg
-    m = _to_model_rate(motion, cfg.fps)
+    placement = placement_for(motion, model)
+    m = _to_model_rate(placement.apply(motion), cfg.fps)
     x, mask = motion_to_features(m)
     T = len(x)
     pad = (-T) % cfg.stride
@@ -88,7 +106,7 @@ def tokenize(motion: HandMotion, weights: str | Path | None = None, device: str 
         mask = np.concatenate([mask, np.repeat(mask[-1:], pad, axis=0)])
     dev = next(model.parameters()).device
     codes = model.encode(torch.from_numpy(x)[None].to(dev))[0].cpu().numpy()
-    return Tokens(codes=codes, slots=_slot_names(model), fps=cfg.fps, stride=cfg.stride, mask=mask)
+    return Tokens(codes=codes, slots=_slot_names(model), fps=cfg.fps, stride=cfg.stride, mask=mask, placement=placement)
 
 
 @torch.no_grad()
@@ -97,7 +115,8 @@ def detokenize(tokens: Tokens, weights: str | Path | None = None, device: str = 
     model = get_tokenizer(weights, device)
     dev = next(model.parameters()).device
     x = model.decode(torch.as_tensor(tokens.codes, dtype=torch.long)[None].to(dev))[0].cpu().numpy()
-    return features_to_motion(x.astype(np.float64), tokens.fps, tokens.mask[:len(x)])
+    motion = features_to_motion(x.astype(np.float64), tokens.fps, tokens.mask[:len(x)])
+    return tokens.placement.undo(motion)
 
 
 def match_timing(out: HandMotion, like: HandMotion) -> HandMotion:

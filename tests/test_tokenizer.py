@@ -17,6 +17,7 @@ from engine.io import save_motion
 from engine.models.tokenizer import MIRROR, HandTokenizer, TokenizerConfig, load_tokenizer, save_tokenizer
 from engine.motion import HandMotion
 from engine.pipeline import reconstruct, tokenize
+from engine.placement import Placement
 from engine.train.config import build_config
 from engine.train.tokenizer import TrainTokenizerConfig, tokenizer_loss, train_tokenizer
 from tests.helpers import run_cli, smooth_motion, smooth_track
@@ -119,8 +120,10 @@ def test_training_resumes_from_its_checkpoint(corpus, tmp_path, capsys):
 def weights(tmp_path_factory) -> Path:
     torch.manual_seed(1)
     model = HandTokenizer(TokenizerConfig(**TINY))
-    model.set_stats(np.zeros(99), np.ones(99))
-    model(torch.cat([_features(32, s) for s in range(3)]))  # initialise the codebooks
+    x = torch.cat([_features(32, s) for s in range(3)])
+    hands = torch.cat([x[..., :99] * MIRROR, x[..., 99:]]).reshape(-1, 99)
+    model.set_stats(hands.mean(0).numpy(), np.ones(99))
+    model(x)  # initialise the codebooks
     out = tmp_path_factory.mktemp("tok") / "w"
     save_tokenizer(model.eval(), out)
     return out
@@ -152,6 +155,17 @@ def test_reconstruct_keeps_length_fps_and_hands(weights, n_frames, fps):
     assert out1.sides == ["right"] and out1.n_frames == n_frames
     tokens = tokenize(motion, weights=weights, device="cpu")
     assert tokens.codes.shape[1] == 4 and tokens.slots == ["L-traj", "L-pose", "R-traj", "R-pose"]
+
+
+def test_reconstruct_is_the_same_wherever_the_clip_was_captured(weights):
+    motion = smooth_motion(40, seed=7)
+    c, s = np.cos(np.radians(-70.0)), np.sin(np.radians(-70.0))
+    move = Placement(np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]]), np.zeros(3), np.array([0.8, -1.1, 0.4]))
+    a = move.apply(reconstruct(motion, weights=weights, device="cpu"))
+    b = reconstruct(move.apply(motion), weights=weights, device="cpu")
+    for side in ("left", "right"):
+        np.testing.assert_allclose(a.track(side).transl, b.track(side).transl, atol=1e-5)
+        np.testing.assert_allclose(a.track(side).hand_pose, b.track(side).hand_pose, atol=1e-4)
 
 
 def test_cli_tokenize_reconstruct_and_eval(weights, tmp_path, capsys):

@@ -1,7 +1,9 @@
 """`handmotion train tokenizer`: SHIFT (or a baseline layout) on a corpus, through `run_training`.
 
 Loss per batch of windows (B, T, 198):
-  smooth-L1 on normalised features + `w_velocity` x smooth-L1 on their frame differences
+  smooth-L1 on normalised features + `w_velocity` x smooth-L1 on their frame differences; with
+  `balance_parts` each is the mean over the 9 wrist dimensions plus the mean over the 90 finger
+  dimensions, so the wrist is not outweighed ten to one by the fingers (otherwise a plain mean)
   + `w_fk` x L1 on forward-kinematics joint positions (cm, canonical right hand, all 21 joints)
   + the quantizer's commitment loss.
 """
@@ -17,8 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import HandMotionError
-from ..models.kinematics import local_finger_joints, right_hand_joints
-from ..models.tokenizer import MIRROR, HandTokenizer, TokenizerConfig, save_tokenizer
+from ..models.kinematics import feature_rotmats, local_finger_joints, right_hand_joints
+from ..models.tokenizer import MIRROR, POSE_DIMS, TRAJ_DIMS, HandTokenizer, TokenizerConfig, save_tokenizer
 from .data import WindowSampler, feature_stats, load_clips
 from .loop import LoopSettings, run_training
 
@@ -52,6 +54,7 @@ class TrainTokenizerConfig:
     warmup: int = 200
     w_velocity: float = 0.5
     w_fk: float = 0.1
+    balance_parts: bool = True
     exclude_actions: tuple[str, ...] = HELD_OUT_ACTIONS
     seed: int = 0
     eval_every: int = 500
@@ -67,13 +70,21 @@ class TrainTokenizerConfig:
         return TokenizerConfig(**{k: v for k, v in asdict(self).items() if k in names})
 
 
-def tokenizer_loss(model: HandTokenizer, x: torch.Tensor, w_velocity: float, w_fk: float
+def _smooth_l1(pred: torch.Tensor, target: torch.Tensor, balance_parts: bool) -> torch.Tensor:
+    """Smooth-L1 over (..., 99) hand features: a plain mean, or wrist mean + finger mean."""
+    err = F.smooth_l1_loss(pred, target, reduction="none")
+    if not balance_parts:
+        return err.mean()
+    return err[..., TRAJ_DIMS].mean() + err[..., POSE_DIMS].mean()
+
+
+def tokenizer_loss(model: HandTokenizer, x: torch.Tensor, w_velocity: float, w_fk: float, balance_parts: bool = True
                    ) -> tuple[torch.Tensor, dict[str, float]]:
     """x (B, T, 198) raw features -> (total loss, per-term floats)."""
     out = model(x)
     pred, target = out["normed"], model.to_model_space(x)  # (B, T, 2, 99)
-    rec = F.smooth_l1_loss(pred, target)
-    vel = F.smooth_l1_loss(pred[:, 1:] - pred[:, :-1], target[:, 1:] - target[:, :-1])
+    rec = _smooth_l1(pred, target, balance_parts)
+    vel = _smooth_l1(pred[:, 1:] - pred[:, :-1], target[:, 1:] - target[:, :-1], balance_parts)
     raw_pred, raw_target = pred * model.std + model.mean, target * model.std + model.mean
     fk = (right_hand_joints(raw_pred) - right_hand_joints(raw_target)).abs().mean() * 100.0  # cm
     loss = rec + w_velocity * vel + w_fk * fk + out["aux"]
@@ -82,7 +93,8 @@ def tokenizer_loss(model: HandTokenizer, x: torch.Tensor, w_velocity: float, w_f
 
 @torch.no_grad()
 def validation_scores(model: HandTokenizer, windows: torch.Tensor) -> dict[str, float]:
-    """Finger (hand-local) and global joint error in mm and codebook usage on fixed windows."""
+    """Finger (hand-local) and global joint error (mm), wrist orientation error (degrees) and the
+    mean number of distinct codes per slot on fixed windows."""
     device = next(model.parameters()).device
     x = windows.to(device)
     out = model(x)
@@ -90,8 +102,11 @@ def validation_scores(model: HandTokenizer, windows: torch.Tensor) -> dict[str, 
     target = model.to_model_space(x) * model.std + model.mean
     finger = (local_finger_joints(pred) - local_finger_joints(target)).norm(dim=-1).mean() * 1000
     glob = (right_hand_joints(pred) - right_hand_joints(target)).norm(dim=-1).mean() * 1000
+    Rp, Rt = feature_rotmats(pred)[..., 0, :, :], feature_rotmats(target)[..., 0, :, :]
+    cos = ((Rp * Rt).sum(dim=(-1, -2)) - 1) / 2
+    wrist = torch.rad2deg(torch.arccos(cos.clamp(-1, 1))).mean()
     used = np.mean([len(torch.unique(out["codes"][..., s])) for s in range(out["codes"].shape[-1])])
-    return {"finger_mm": finger.item(), "global_mm": glob.item(), "codes_used": float(used)}
+    return {"finger_mm": finger.item(), "global_mm": glob.item(), "wrist_deg": wrist.item(), "codes_used": float(used)}
 
 
 def train_tokenizer(cfg: TrainTokenizerConfig, progress: bool = True) -> HandTokenizer:
@@ -120,7 +135,7 @@ def train_tokenizer(cfg: TrainTokenizerConfig, progress: bool = True) -> HandTok
                             save_every=cfg.save_every, cpu=cfg.cpu, threads=cfg.threads)
     model = run_training(
         model,
-        lambda m, x: tokenizer_loss(m, x, cfg.w_velocity, cfg.w_fk),
+        lambda m, x: tokenizer_loss(m, x, cfg.w_velocity, cfg.w_fk, cfg.balance_parts),
         lambda: sampler.sample(cfg.batch),
         settings,
         Path(cfg.out),
