@@ -29,6 +29,10 @@ from .rotations import rot6d_to_matrix
 log = logging.getLogger(__name__)
 
 _MODELS: dict[tuple[str, str], torch.nn.Module] = {}
+# A clip is moved only when it is atypical for the training data: its mean wrist beyond this many
+# standard deviations of the training wrists (per axis), or its heading off by more than this.
+PLACEMENT_MAX_Z = 2.5
+PLACEMENT_MIN_YAW_DEG = 45.0
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -88,7 +92,9 @@ def placement_for(motion: HandMotion, model: HandTokenizer) -> Placement:
     mean = model.mean.cpu().numpy().astype(np.float64)
     six = mean[ORIENT].reshape(3, 2)
     usable = np.linalg.norm(six, axis=0).min() > 1e-3 and abs(np.cross(six[:, 0], six[:, 1])).max() > 1e-3
-    return fit_placement(motion, mean[TRANSL], rot6d_to_matrix(mean[ORIENT]) if usable else None)
+    spread = model.std.cpu().numpy().astype(np.float64)[TRANSL]
+    return fit_placement(motion, mean[TRANSL], rot6d_to_matrix(mean[ORIENT]) if usable else None, spread,
+                         max_z=PLACEMENT_MAX_Z, min_yaw_deg=PLACEMENT_MIN_YAW_DEG)
 
 
 @torch.no_grad()

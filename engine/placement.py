@@ -2,14 +2,20 @@
 
 Motion captured elsewhere (a Leap Motion take near the origin, a rig facing another way, another
 studio's coordinates) is moved rigidly so that its mean wrist position and its mean heading match
-a reference (the training data's), and moved back afterwards. The move is a translation plus a
+a reference (the training data's), and moved back afterwards; a clip already within the
+reference's range is left where it is. The move is a translation plus a
 rotation about the vertical (Y) axis only, so "up" is kept; both hands move together, so their
 relative placement is kept; finger poses are untouched. `undo(apply(m))` equals `m` to rounding.
+
+A two-hand layout the reference never shows (hands crossed, one far above the other) can still leave
+one hand far from where the model has seen hands; `fit_placement` with `ref_spread` then moves
+that hand alone, by just enough to bring its mean position within `max_z` reference standard
+deviations (per axis). The layout inside that range, and all motion within the clip, is kept.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,11 +32,13 @@ def _rest_wrist(side: str) -> np.ndarray:
 
 @dataclass
 class Placement:
-    """world' = R (world - src) + dst for every wrist; orientations R @ G. R (3, 3) is a yaw."""
+    """world' = R (world - src) + dst + extra[side] for every wrist; orientations R @ G.
+    R (3, 3) is a yaw; `extra` holds per-hand shifts (3,) for atypical layouts (usually empty)."""
 
     R: np.ndarray
     src: np.ndarray
     dst: np.ndarray
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
 
     @staticmethod
     def identity() -> "Placement":
@@ -38,30 +46,38 @@ class Placement:
 
     def to_dict(self) -> dict:
         yaw = float(np.degrees(np.arctan2(self.R[0, 2], self.R[0, 0])))
-        return {"yaw_deg": round(yaw, 3), "from": self.src.round(6).tolist(), "to": self.dst.round(6).tolist()}
+        return {"yaw_deg": round(yaw, 3), "from": self.src.round(6).tolist(), "to": self.dst.round(6).tolist(),
+                "per_hand": {k: v.round(6).tolist() for k, v in self.extra.items()}}
 
-    def _move(self, motion: HandMotion, R: np.ndarray, src: np.ndarray, dst: np.ndarray) -> HandMotion:
+    def apply(self, motion: HandMotion) -> HandMotion:
         out = motion.slice()
         for side, track in out.hands():
             rest = _rest_wrist(side)
-            track.transl = (track.transl + rest - src) @ R.T + dst - rest
-            track.global_orient = matrix_to_axis_angle(R @ axis_angle_to_matrix(track.global_orient))
+            track.transl = (track.transl + rest - self.src) @ self.R.T + self.dst + self.extra.get(side, 0.0) - rest
+            track.global_orient = matrix_to_axis_angle(self.R @ axis_angle_to_matrix(track.global_orient))
         return out
 
-    def apply(self, motion: HandMotion) -> HandMotion:
-        return self._move(motion, self.R, self.src, self.dst)
-
     def undo(self, motion: HandMotion) -> HandMotion:
-        return self._move(motion, self.R.T, self.dst, self.src)
+        out = motion.slice()
+        for side, track in out.hands():
+            rest = _rest_wrist(side)
+            track.transl = (track.transl + rest - self.dst - self.extra.get(side, 0.0)) @ self.R + self.src - rest
+            track.global_orient = matrix_to_axis_angle(self.R.T @ axis_angle_to_matrix(track.global_orient))
+        return out
 
 
-def fit_placement(motion: HandMotion, ref_transl_right: np.ndarray, ref_orient_right: np.ndarray | None) -> Placement:
+def fit_placement(motion: HandMotion, ref_transl_right: np.ndarray, ref_orient_right: np.ndarray | None,
+                  ref_spread: np.ndarray | None = None, max_z: float = 2.5, min_yaw_deg: float = 0.0) -> Placement:
     """The placement taking `motion` onto a reference given for a right hand in right-hand space:
     mean `transl` (3,) and mean global orientation (3, 3); a left hand is compared with their mirror.
 
     Translation: the clip's mean wrist (valid frames, hands averaged) goes to the reference mean wrist.
     Yaw: argmax over rotations R about Y of sum tr((R G)^T G_ref), in closed form; none when
-    `ref_orient_right` is None.
+    `ref_orient_right` is None, or when it is smaller than `min_yaw_deg` (a clip already facing
+    the reference's way is not turned). `ref_spread` (3,): the reference's per-axis std of `transl`;
+    with it the clip is moved only if its mean wrist lies beyond `max_z` of them on some axis (a clip
+    already where the reference is stays put), and then a hand whose mean still lies beyond that
+    bound is shifted back to it on its own.
     """
     src, dst, M = [], [], np.zeros((3, 3))
     for side, track in motion.hands():
@@ -78,6 +94,22 @@ def fit_placement(motion: HandMotion, ref_transl_right: np.ndarray, ref_orient_r
     if not src:
         return Placement.identity()
     theta = np.arctan2(M[0, 2] - M[2, 0], M[0, 0] + M[2, 2])
+    if abs(np.degrees(theta)) < min_yaw_deg:
+        theta = 0.0
     c, s = np.cos(theta), np.sin(theta)
     R = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
-    return Placement(R, np.mean(src, axis=0), np.mean(dst, axis=0))
+    src_mean, dst_mean = np.mean(src, axis=0), np.mean(dst, axis=0)
+    if ref_spread is not None and np.all(np.abs(src_mean - dst_mean) <= max_z * np.asarray(ref_spread)):
+        dst_mean = src_mean  # already where the reference's hands are: turn in place, if at all
+    placement = Placement(R, src_mean, dst_mean)
+    if ref_spread is not None:
+        placed = placement.apply(motion)
+        for side, track in placed.hands():
+            keep = track.valid if track.valid.any() else np.ones(track.n_frames, bool)
+            ref_t = ref_transl_right * (np.array([-1.0, 1.0, 1.0]) if side == "left" else 1.0)
+            off = track.transl[keep].mean(axis=0) - ref_t
+            bound = max_z * np.asarray(ref_spread, dtype=np.float64)
+            excess = off - np.clip(off, -bound, bound)
+            if np.any(excess != 0):
+                placement.extra[side] = -excess
+    return placement

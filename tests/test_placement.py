@@ -46,3 +46,31 @@ def test_a_capture_moved_and_turned_lands_in_the_same_place():
     one = HandMotion(fps=30.0, right=elsewhere.right)
     placed = fit_placement(one, REF_T, REF_G).apply(one)
     np.testing.assert_allclose(placed.right.transl.mean(axis=0), REF_T, atol=1e-9)
+
+
+def test_an_atypical_layout_is_pulled_in_per_hand_and_restored_exactly():
+    motion = smooth_motion(30, seed=8)
+    spread = np.array([0.06, 0.11, 0.06])
+    typical = fit_placement(motion, REF_T, REF_G, spread, max_z=50.0)
+    assert typical.extra == {}
+    crossed = motion.slice()
+    crossed.right.transl = crossed.right.transl + np.array([0.6, 0.3, 0.0])  # right hand far across and up
+    p = fit_placement(crossed, REF_T, REF_G, spread)
+    assert set(p.extra) <= {"left", "right"} and p.extra
+    placed = p.apply(crossed)
+    for side, track in placed.hands():
+        ref = REF_T * (np.array([-1.0, 1.0, 1.0]) if side == "left" else 1.0)
+        assert np.all(np.abs(track.transl.mean(axis=0) - ref) <= 2.5 * spread + 1e-9)
+    _close(p.undo(placed), crossed)
+
+
+def test_a_clip_already_in_range_is_left_where_it_is():
+    typical = fit_placement(smooth_motion(30, seed=9), REF_T, REF_G).apply(smooth_motion(30, seed=9))
+    for side, track in typical.hands():  # each hand at its own reference place: a typical clip
+        ref = REF_T * (np.array([-1.0, 1.0, 1.0]) if side == "left" else 1.0)
+        track.transl = track.transl - track.transl.mean(axis=0) + ref
+    p = fit_placement(typical, REF_T, REF_G, np.array([0.06, 0.11, 0.06]), min_yaw_deg=45.0)
+    _close(p.apply(typical), typical)
+    turned = Placement(_yaw(150.0), np.zeros(3), np.zeros(3)).apply(typical)
+    q = fit_placement(turned, REF_T, REF_G, np.array([0.06, 0.11, 0.06]), min_yaw_deg=45.0)
+    assert abs(np.degrees(np.arctan2(q.R[0, 2], q.R[0, 0]))) > 100  # turned back

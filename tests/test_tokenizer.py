@@ -222,3 +222,17 @@ def test_weights_install_list_and_tamper_check(weights, tmp_path, monkeypatch, c
     assert code == 1 and "MISMATCH" in out
     code, _, err = run_cli(capsys, "weights", "install", str(tmp_path / "nothing"), "tokenizer")
     assert code == 2 and "no weights" in err
+
+
+def test_shipped_weights_load_and_the_demo_tokenizes_the_example(tmp_path, capsys):
+    from engine.models.weights import list_weights
+
+    shipped = list_weights()
+    assert shipped["tokenizer"]["ok"], "weights/tokenizer must match weights/MANIFEST.json"
+    assert sum(shipped["tokenizer"]["files"].values()) < 20e6
+    model = load_tokenizer()
+    assert model.cfg.layout == "shift" and model.cfg.share_hands
+    code, out, _ = run_cli(capsys, "demo", "-o", str(tmp_path))
+    assert code == 0 and "SHIFT tokenizer" in out and (tmp_path / "greeting_tokenized.bvh").exists()
+    finger_mm = float(out.split("decoded finger error ")[1].split(" mm")[0])
+    assert finger_mm < 15.0  # a hand-keyframed clip the tokenizer never saw

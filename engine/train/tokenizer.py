@@ -10,6 +10,7 @@ Loss per batch of windows (B, T, 198):
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -19,6 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import HandMotionError
+from ..rotations import axis_angle_to_matrix
+from ..skeleton import SIDES, CanonicalHand
 from ..models.kinematics import feature_rotmats, local_finger_joints, right_hand_joints
 from ..models.tokenizer import MIRROR, POSE_DIMS, TRAJ_DIMS, HandTokenizer, TokenizerConfig, save_tokenizer
 from .data import WindowSampler, feature_stats, load_clips
@@ -55,6 +58,9 @@ class TrainTokenizerConfig:
     w_velocity: float = 0.5
     w_fk: float = 0.1
     balance_parts: bool = True
+    rigid_aug_deg: float = 0.0  # rotate a share of windows rigidly (random axis, angle up to this)
+    rigid_aug_shift: float = 0.0  # and shift them (uniform, up to this many metres per axis)
+    aug_share: float = 0.5
     exclude_actions: tuple[str, ...] = HELD_OUT_ACTIONS
     seed: int = 0
     eval_every: int = 500
@@ -91,6 +97,37 @@ def tokenizer_loss(model: HandTokenizer, x: torch.Tensor, w_velocity: float, w_f
     return loss, {"loss": loss.item(), "rec": rec.item(), "vel": vel.item(), "fk_cm": fk.item(), "aux": out["aux"].item()}
 
 
+_REST_WRISTS = torch.stack([torch.as_tensor(CanonicalHand(side).rest_joints()[0], dtype=torch.float32)
+                            for side in SIDES])  # (2, 3)
+
+
+def rigid_augment(x: torch.Tensor, gen: torch.Generator, max_deg: float, max_shift: float, share: float
+                  ) -> torch.Tensor:
+    """Move a `share` of the windows (B, T, 198) rigidly: both hands rotate together about their mean
+    wrist position by a random rotation (uniform axis, angle up to `max_deg`) and shift by up to
+    `max_shift` metres per axis. Finger poses are untouched. Teaches the trajectory codes wrist
+    orientations and places the generator pairs less often."""
+    B, T, _ = x.shape
+    pick = torch.rand(B, generator=gen) < share
+    n = int(pick.sum())
+    if n == 0:
+        return x
+    axis = torch.nn.functional.normalize(torch.randn(n, 3, generator=gen), dim=-1)
+    angle = torch.rand(n, 1, generator=gen) * np.radians(max_deg)
+    R = axis_angle_to_matrix(axis * angle).float()  # (n, 3, 3)
+    shift = (torch.rand(n, 1, 3, generator=gen) * 2 - 1) * max_shift
+    hands = x[pick].reshape(n, T, 2, 99)
+    six = hands[..., :6].reshape(n, T, 2, 3, 2)
+    six = torch.einsum("nij,ntkjc->ntkic", R, six).reshape(n, T, 2, 6)
+    wrist = hands[..., 96:99] + _REST_WRISTS  # (n, T, 2, 3) world wrists
+    centre = wrist.mean(dim=(1, 2), keepdim=True)
+    wrist = torch.einsum("nij,ntkj->ntki", R, wrist - centre) + centre + shift[:, :, None]
+    moved = torch.cat([six, hands[..., 6:96], wrist - _REST_WRISTS], dim=-1)
+    out = x.clone()
+    out[pick] = moved.reshape(n, T, 198)
+    return out
+
+
 @torch.no_grad()
 def validation_scores(model: HandTokenizer, windows: torch.Tensor) -> dict[str, float]:
     """Finger (hand-local) and global joint error (mm), wrist orientation error (degrees) and the
@@ -107,6 +144,14 @@ def validation_scores(model: HandTokenizer, windows: torch.Tensor) -> dict[str, 
     wrist = torch.rad2deg(torch.arccos(cos.clamp(-1, 1))).mean()
     used = np.mean([len(torch.unique(out["codes"][..., s])) for s in range(out["codes"].shape[-1])])
     return {"finger_mm": finger.item(), "global_mm": glob.item(), "wrist_deg": wrist.item(), "codes_used": float(used)}
+
+
+def training_meta(cfg: TrainTokenizerConfig) -> dict:
+    """What goes under "meta" in config.json: the settings, with the corpus named by its recipe
+    (clips, seed) rather than by a path on the training machine."""
+    manifest = json.loads((Path(cfg.data) / "manifest.json").read_text())
+    corpus = {k: manifest.get(k) for k in ("clips", "seed", "fps", "format_version")}
+    return {"train": {**asdict(cfg), "data": Path(cfg.data).name, "out": Path(cfg.out).name}, "corpus": corpus}
 
 
 def train_tokenizer(cfg: TrainTokenizerConfig, progress: bool = True) -> HandTokenizer:
@@ -130,17 +175,24 @@ def train_tokenizer(cfg: TrainTokenizerConfig, progress: bool = True) -> HandTok
     log.info("tokenizer %s: %.2fM parameters, %d slots x %d codes", cfg.layout, model.n_parameters() / 1e6,
              len(model.cfg.slots), cfg.codebook_size)
     sampler = WindowSampler(train, cfg.window, seed=cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+
+    def next_batch() -> torch.Tensor:
+        batch = sampler.sample(cfg.batch)
+        if cfg.rigid_aug_deg or cfg.rigid_aug_shift:
+            batch = rigid_augment(batch, gen, cfg.rigid_aug_deg, cfg.rigid_aug_shift, cfg.aug_share)
+        return batch
     val_windows = WindowSampler(val, cfg.window, seed=12345).sample(256)
     settings = LoopSettings(steps=cfg.steps, lr=cfg.lr, warmup=cfg.warmup, eval_every=cfg.eval_every,
                             save_every=cfg.save_every, cpu=cfg.cpu, threads=cfg.threads)
     model = run_training(
         model,
         lambda m, x: tokenizer_loss(m, x, cfg.w_velocity, cfg.w_fk, cfg.balance_parts),
-        lambda: sampler.sample(cfg.batch),
+        next_batch,
         settings,
         Path(cfg.out),
         evaluate=lambda m: validation_scores(m, val_windows),
         progress=progress,
     )
-    save_tokenizer(model, cfg.out, meta={"train": asdict(cfg)})
+    save_tokenizer(model, cfg.out, meta=training_meta(cfg))
     return model
