@@ -122,7 +122,9 @@ def weights(tmp_path_factory) -> Path:
     model = HandTokenizer(TokenizerConfig(**TINY))
     x = torch.cat([_features(32, s) for s in range(3)])
     hands = torch.cat([x[..., :99] * MIRROR, x[..., 99:]]).reshape(-1, 99)
-    model.set_stats(hands.mean(0).numpy(), np.ones(99))
+    std = np.ones(99)
+    std[96:] = [0.06, 0.11, 0.06]  # wrist placement spread like the corpus's (metres)
+    model.set_stats(hands.mean(0).numpy(), std)
     model(x)  # initialise the codebooks
     out = tmp_path_factory.mktemp("tok") / "w"
     save_tokenizer(model.eval(), out)
@@ -158,14 +160,21 @@ def test_reconstruct_keeps_length_fps_and_hands(weights, n_frames, fps):
 
 
 def test_reconstruct_is_the_same_wherever_the_clip_was_captured(weights):
-    motion = smooth_motion(40, seed=7)
-    c, s = np.cos(np.radians(-70.0)), np.sin(np.radians(-70.0))
+    from engine.pipeline import get_tokenizer
+    from engine.placement import fit_placement
+    from engine.rotations import rot6d_to_matrix
+
+    model = get_tokenizer(weights, "cpu")
+    raw = smooth_motion(40, seed=7)
+    mean = model.mean.numpy().astype(np.float64)
+    typical = fit_placement(raw, mean[96:99], rot6d_to_matrix(mean[:6])).apply(raw)  # heading and place of the data
+    c, s = np.cos(np.radians(180.0)), np.sin(np.radians(180.0))
     move = Placement(np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]]), np.zeros(3), np.array([0.8, -1.1, 0.4]))
-    a = move.apply(reconstruct(motion, weights=weights, device="cpu"))
-    b = reconstruct(move.apply(motion), weights=weights, device="cpu")
+    a = move.apply(reconstruct(typical, weights=weights, device="cpu"))
+    b = reconstruct(move.apply(typical), weights=weights, device="cpu")
     for side in ("left", "right"):
-        np.testing.assert_allclose(a.track(side).transl, b.track(side).transl, atol=1e-5)
-        np.testing.assert_allclose(a.track(side).hand_pose, b.track(side).hand_pose, atol=1e-4)
+        np.testing.assert_allclose(a.track(side).transl, b.track(side).transl, atol=1e-4)
+        np.testing.assert_allclose(a.track(side).hand_pose, b.track(side).hand_pose, atol=1e-3)
 
 
 def test_cli_tokenize_reconstruct_and_eval(weights, tmp_path, capsys):
@@ -236,3 +245,25 @@ def test_shipped_weights_load_and_the_demo_tokenizes_the_example(tmp_path, capsy
     assert code == 0 and "SHIFT tokenizer" in out and (tmp_path / "greeting_tokenized.bvh").exists()
     finger_mm = float(out.split("decoded finger error ")[1].split(" mm")[0])
     assert finger_mm < 15.0  # a hand-keyframed clip the tokenizer never saw
+
+
+def test_rigid_augmentation_moves_both_hands_as_one_body():
+    from engine.features import features_to_motion
+    from engine.skeleton import get_hand_model
+    from engine.train.tokenizer import rigid_augment
+
+    x = torch.cat([_features(20, seed=s) for s in range(3)])
+    y = rigid_augment(x, torch.Generator().manual_seed(0), 60.0, 0.1, share=1.0)
+    assert rigid_augment(x, torch.Generator().manual_seed(0), 60.0, 0.1, share=0.0) is x
+
+    def joints(feats: torch.Tensor) -> np.ndarray:
+        m = features_to_motion(feats.double().numpy(), 30.0)
+        return np.concatenate([get_hand_model(s).joints_np(m.track(s).global_orient, m.track(s).hand_pose,
+                                                            m.track(s).transl) for s in ("left", "right")], axis=1)
+
+    for k in range(3):
+        P, Q = joints(x[k]), joints(y[k])
+        dist = lambda p: np.linalg.norm(p[:, :, None] - p[:, None], axis=-1)  # noqa: E731
+        assert np.abs(dist(P) - dist(Q)).max() < 1e-4  # every distance within and between the hands kept
+        assert np.linalg.norm(P - Q, axis=-1).mean() > 0.005  # and it did move
+        torch.testing.assert_close(y[k][:, 6:96], x[k][:, 6:96])  # fingers untouched
