@@ -58,8 +58,8 @@ class TrainTokenizerConfig:
     w_velocity: float = 0.5
     w_fk: float = 0.1
     balance_parts: bool = True
-    rigid_aug_deg: float = 0.0  # rotate a share of windows rigidly (random axis, angle up to this)
-    rigid_aug_shift: float = 0.0  # and shift them (uniform, up to this many metres per axis)
+    rigid_aug_deg: float = 60.0  # rotate a share of windows rigidly (random axis, angle up to this)
+    rigid_aug_shift: float = 0.1  # and shift them (uniform, up to this many metres per axis)
     aug_share: float = 0.5
     exclude_actions: tuple[str, ...] = HELD_OUT_ACTIONS
     seed: int = 0
