@@ -85,3 +85,17 @@ def mocap_hand_bvh(side: str, n_frames: int, fps: float, seed: int = 0) -> str:
     data = np.stack(cols, axis=1)
     lines += [" ".join(f"{v:.6f}" for v in row) for row in data]
     return "\n".join(lines) + "\n"
+
+
+def write_truncated_bvh(path) -> None:
+    """A single-hand mocap BVH cut off at 80% of its text (bad-input tests)."""
+    text = mocap_hand_bvh("right", 10, 30.0)
+    path.write_text(text[: int(len(text) * 0.8)])
+
+
+def write_nan_npz(path) -> None:
+    """A right-hand npz with one NaN in its hand pose (bad-input tests)."""
+    m = smooth_motion(5)
+    pose = m.right.hand_pose.reshape(5, 45).copy()
+    pose[2, 7] = np.nan
+    np.savez(path, right_hand_pose=pose, right_global_orient=m.right.global_orient, fps=30.0)

@@ -7,19 +7,7 @@ import numpy as np
 import pytest
 
 from engine.io import save_motion
-from tests.helpers import mocap_hand_bvh, run_cli, smooth_motion
-
-
-def _truncated_bvh(p):
-    text = mocap_hand_bvh("right", 10, 30.0)
-    p.write_text(text[: int(len(text) * 0.8)])
-
-
-def _nan_npz(p):
-    m = smooth_motion(5)
-    pose = m.right.hand_pose.reshape(5, 45).copy()
-    pose[2, 7] = np.nan
-    np.savez(p, right_hand_pose=pose, right_global_orient=m.right.global_orient, fps=30.0)
+from tests.helpers import mocap_hand_bvh, run_cli, smooth_motion, write_nan_npz, write_truncated_bvh
 
 
 def _bad_shape_npz(p):
@@ -34,8 +22,8 @@ def _unknown_names_bvh(p):
 @pytest.mark.parametrize(
     "name, make, fragment",
     [
-        ("cut_right.bvh", _truncated_bvh, "truncated"),
-        ("nan.npz", _nan_npz, "NaN"),
+        ("cut_right.bvh", write_truncated_bvh, "truncated"),
+        ("nan.npz", write_nan_npz, "NaN"),
         ("shape.npz", _bad_shape_npz, "(T, 45)"),
         ("names_right.bvh", _unknown_names_bvh, "no hand joint"),
         ("empty.bvh", lambda p: p.write_text(""), "empty"),

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import re
 
-import numpy as np
 import pytest
 
 from engine.io import save_motion
-from tests.helpers import mocap_hand_bvh, run_cli, smooth_motion
+from tests.helpers import mocap_hand_bvh, run_cli, write_nan_npz, write_truncated_bvh
 from tests.test_caption_features import clap_motion
 
 EVENT_LINE = re.compile(r"^  (left|right|both)\s+\w+\s+frames (\d+)-(\d+) "
@@ -72,23 +71,11 @@ def test_caption_two_hand_npz_clap(tmp_path, capsys):
     assert any(EVENT_LINE.match(ln) and " palm_contact " in ln for ln in parts["events"])
 
 
-def _truncated_bvh(p):
-    text = mocap_hand_bvh("right", 10, 30.0)
-    p.write_text(text[: int(len(text) * 0.8)])
-
-
-def _nan_npz(p):
-    m = smooth_motion(5)
-    pose = m.right.hand_pose.reshape(5, 45).copy()
-    pose[2, 7] = np.nan
-    np.savez(p, right_hand_pose=pose, right_global_orient=m.right.global_orient, fps=30.0)
-
-
 @pytest.mark.parametrize(
     "name, make, fragment",
     [
-        ("cut_right.bvh", _truncated_bvh, "truncated"),
-        ("nan.npz", _nan_npz, "NaN"),
+        ("cut_right.bvh", write_truncated_bvh, "truncated"),
+        ("nan.npz", write_nan_npz, "NaN"),
         ("garbage.bvh", lambda p: p.write_text("HIERARCHY\nROOT {{{\n"), ""),
         ("empty.json", lambda p: p.write_text(""), "empty"),
         ("garbage.json", lambda p: p.write_text("{not json"), "invalid JSON"),
