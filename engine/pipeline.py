@@ -70,10 +70,6 @@ class Tokens:
                 "codes": self.codes.tolist()}
 
 
-def _slot_names(model: HandTokenizer) -> list[str]:
-    return [("both" if side == "both" else f"{side[0].upper()}-{part}") for side, part in model.cfg.slots]
-
-
 def _to_model_rate(motion: HandMotion, fps: float) -> HandMotion:
     """Resample to `fps`, first holding the last frame long enough that the resampled clip reaches
     the end of the original."""
@@ -112,7 +108,7 @@ def tokenize(motion: HandMotion, weights: str | Path | None = None, device: str 
         mask = np.concatenate([mask, np.repeat(mask[-1:], pad, axis=0)])
     dev = next(model.parameters()).device
     codes = model.encode(torch.from_numpy(x)[None].to(dev))[0].cpu().numpy()
-    return Tokens(codes=codes, slots=_slot_names(model), fps=cfg.fps, stride=cfg.stride, mask=mask, placement=placement)
+    return Tokens(codes=codes, slots=cfg.slot_names, fps=cfg.fps, stride=cfg.stride, mask=mask, placement=placement)
 
 
 @torch.no_grad()
@@ -130,8 +126,6 @@ def match_timing(out: HandMotion, like: HandMotion) -> HandMotion:
     valid only where it was valid in `like`."""
     if abs(out.fps - like.fps) > 1e-9:
         out = out.resample(like.fps)
-    if out.n_frames < like.n_frames:  # cannot happen after _to_model_rate; kept as a guard
-        out = HandMotion.concat([out] + [out.slice(-1, None)] * (like.n_frames - out.n_frames))
     out = out.slice(0, like.n_frames)
     for side, track in out.hands():
         track.valid = track.valid & like.track(side).valid

@@ -26,6 +26,11 @@ from .skeleton import CanonicalHand
 _MIRROR = np.diag([-1.0, 1.0, 1.0])
 
 
+def _frames(track) -> np.ndarray:
+    """The frames a placement is fitted on: the valid ones, or all when none is valid."""
+    return track.valid if track.valid.any() else np.ones(track.n_frames, bool)
+
+
 def _rest_wrist(side: str) -> np.ndarray:
     return CanonicalHand(side).rest_joints().numpy()[0].astype(np.float64)
 
@@ -81,7 +86,7 @@ def fit_placement(motion: HandMotion, ref_transl_right: np.ndarray, ref_orient_r
     """
     src, dst, M = [], [], np.zeros((3, 3))
     for side, track in motion.hands():
-        keep = track.valid if track.valid.any() else np.ones(track.n_frames, bool)
+        keep = _frames(track)
         rest = _rest_wrist(side)
         ref_t, ref_G = ref_transl_right, ref_orient_right
         if side == "left":
@@ -105,7 +110,7 @@ def fit_placement(motion: HandMotion, ref_transl_right: np.ndarray, ref_orient_r
     if ref_spread is not None:
         placed = placement.apply(motion)
         for side, track in placed.hands():
-            keep = track.valid if track.valid.any() else np.ones(track.n_frames, bool)
+            keep = _frames(track)
             ref_t = ref_transl_right * (np.array([-1.0, 1.0, 1.0]) if side == "left" else 1.0)
             off = track.transl[keep].mean(axis=0) - ref_t
             bound = max_z * np.asarray(ref_spread, dtype=np.float64)

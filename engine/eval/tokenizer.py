@@ -128,11 +128,10 @@ def evaluate_tokenizer(data: str, weights: str | None = None, split: str | None 
     if not codes:
         raise HandMotionError(f"{data}: nothing to evaluate")
     grid = np.concatenate(codes)  # (steps, slots)
-    slot_names = [("both" if s == "both" else f"{s[0].upper()}-{p}") for s, p in cfg.slots]
+    slot_names = cfg.slot_names
     books: dict[str, list[int]] = {}
     for s, (side, part) in enumerate(cfg.slots):
-        key = part if (cfg.share_hands or not cfg.per_hand) else f"{side}_{part}"
-        books.setdefault(key, []).append(s)
+        books.setdefault(cfg.net_key(side, part), []).append(s)
     codebooks = {}
     for key, cols in books.items():
         usage, ppl = codebook_stats(grid[:, cols], cfg.codebook_size)

@@ -99,6 +99,15 @@ class TokenizerConfig:
         return [(side, part) for side in ("left", "right") for part in self.parts]
 
     @property
+    def slot_names(self) -> list[str]:
+        """Printable slot names: "L-traj", "L-pose", "R-traj", "R-pose" (or "L-hand", ..., "both")."""
+        return ["both" if side == "both" else f"{side[0].upper()}-{part}" for side, part in self.slots]
+
+    def net_key(self, side: str, part: str) -> str:
+        """The network (and codebook) a slot uses: one per part when hands share, else per side."""
+        return part if (self.share_hands or not self.per_hand) else f"{side}_{part}"
+
+    @property
     def stride(self) -> int:
         return 2**self.down
 
@@ -132,15 +141,11 @@ class HandTokenizer(nn.Module):
         self.register_buffer("std", torch.ones(HAND_DIM), persistent=False)
         self.register_buffer("mirror", MIRROR.clone(), persistent=False)
         in_dim = HAND_DIM if cfg.per_hand else 2 * HAND_DIM
-        self.nets = nn.ModuleDict({key: PartVQVAE(cfg, in_dim, _out_dims(part)) for key, part in self._net_keys()})
-
-    def _net_keys(self) -> list[tuple[str, str]]:
-        if self.cfg.share_hands or not self.cfg.per_hand:
-            return [(part, part) for part in self.cfg.parts]
-        return [(f"{side}_{part}", part) for side in ("left", "right") for part in self.cfg.parts]
+        parts = {cfg.net_key(side, part): part for side, part in cfg.slots}
+        self.nets = nn.ModuleDict({key: PartVQVAE(cfg, in_dim, _out_dims(part)) for key, part in parts.items()})
 
     def _net(self, side: str, part: str) -> PartVQVAE:
-        return self.nets[part if (self.cfg.share_hands or not self.cfg.per_hand) else f"{side}_{part}"]
+        return self.nets[self.cfg.net_key(side, part)]
 
     def set_stats(self, mean: np.ndarray, std: np.ndarray) -> None:
         """Per-hand feature statistics (99,) in right-hand space."""
@@ -165,28 +170,23 @@ class HandTokenizer(nn.Module):
         """(B, T, 198) raw -> per-slot quantized latents, codes (B, N, S), aux loss."""
         h = self.to_model_space(x)
         B = x.shape[0]
-        latents, codes, aux = [], [], x.new_zeros(())
         if not self.cfg.per_hand:
             zq, c, a = self._net("both", "both").encode(h.flatten(-2))
             return [zq], c[..., None], a
+        out: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
+        aux = x.new_zeros(())
         for part in self.cfg.parts:
             if self.cfg.share_hands:  # both hands through one network, stacked on the batch axis
                 zq, c, a = self._net("right", part).encode(torch.cat([h[..., 0, :], h[..., 1, :]], dim=0))
-                per_side = {"left": (zq[:B], c[:B]), "right": (zq[B:], c[B:])}
+                out["left", part], out["right", part] = (zq[:B], c[:B]), (zq[B:], c[B:])
                 aux = aux + a
-            else:
-                per_side = {}
-                for k, side in enumerate(("left", "right")):
-                    zq, c, a = self._net(side, part).encode(h[..., k, :])
-                    per_side[side] = (zq, c)
-                    aux = aux + a
-            for side in ("left", "right"):
-                latents.append((side, part, per_side[side][0]))
-                codes.append((side, part, per_side[side][1]))
-        order = {slot: i for i, slot in enumerate(self.cfg.slots)}
-        latents.sort(key=lambda t: order[t[:2]])
-        codes.sort(key=lambda t: order[t[:2]])
-        return [z for *_, z in latents], torch.stack([c for *_, c in codes], dim=-1), aux
+                continue
+            for k, side in enumerate(("left", "right")):
+                zq, c, a = self._net(side, part).encode(h[..., k, :])
+                out[side, part] = (zq, c)
+                aux = aux + a
+        slots = self.cfg.slots
+        return [out[s][0] for s in slots], torch.stack([out[s][1] for s in slots], dim=-1), aux
 
     def _decode_latents(self, latents: list[torch.Tensor]) -> torch.Tensor:
         """Per-slot quantized latents (B, N, code_dim) -> normalised model space (B, T, 2, 99)."""

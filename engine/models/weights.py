@@ -24,10 +24,14 @@ log = logging.getLogger(__name__)
 WEIGHTS_ROOT = Path(__file__).resolve().parents[2] / "weights"
 
 
+def _root() -> Path:
+    """The shipped weights folder ($HANDMOTION_WEIGHTS overrides it)."""
+    return Path(os.environ.get("HANDMOTION_WEIGHTS", WEIGHTS_ROOT))
+
+
 def default_dir(component: str) -> Path:
-    """Where a component's shipped weights live ($HANDMOTION_WEIGHTS overrides the root)."""
-    root = Path(os.environ.get("HANDMOTION_WEIGHTS", WEIGHTS_ROOT))
-    return root / component
+    """Where a component's shipped weights live."""
+    return _root() / component
 
 
 def _sha256(path: Path) -> str:
@@ -40,7 +44,7 @@ def _sha256(path: Path) -> str:
 
 def _manifest_for(directory: Path) -> tuple[Path, str] | None:
     manifest = directory.parent / "MANIFEST.json"
-    if directory.parent.resolve() == Path(os.environ.get("HANDMOTION_WEIGHTS", WEIGHTS_ROOT)).resolve():
+    if directory.parent.resolve() == _root().resolve():
         return manifest, directory.name
     return None
 
@@ -75,7 +79,7 @@ def install_weights(source: str | Path, component: str) -> Path:
 
 def list_weights() -> dict[str, dict]:
     """Shipped components: {component: {"files": {name: bytes}, "ok": sha256 matches the manifest}}."""
-    root = Path(os.environ.get("HANDMOTION_WEIGHTS", WEIGHTS_ROOT))
+    root = _root()
     manifest = json.loads((root / "MANIFEST.json").read_text()) if (root / "MANIFEST.json").exists() else {}
     out = {}
     for d in sorted(p for p in root.glob("*") if p.is_dir()):

@@ -20,10 +20,10 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import HandMotionError
-from ..rotations import axis_angle_to_matrix
-from ..skeleton import SIDES, CanonicalHand
 from ..models.kinematics import feature_rotmats, local_finger_joints, right_hand_joints
 from ..models.tokenizer import MIRROR, POSE_DIMS, TRAJ_DIMS, HandTokenizer, TokenizerConfig, save_tokenizer
+from ..rotations import axis_angle_to_matrix
+from ..skeleton import SIDES, CanonicalHand
 from .data import WindowSampler, feature_stats, load_clips
 from .loop import LoopSettings, run_training
 
