@@ -1,4 +1,4 @@
-"""Training commands: `handmotion train tokenizer [--config FILE] [key=value ...]`."""
+"""Training commands: `handmotion train {tokenizer,evaluator} [--config FILE] [key=value ...]`."""
 
 from __future__ import annotations
 
@@ -17,12 +17,15 @@ def _add(tsub: argparse._SubParsersAction, name: str, help_text: str, config_cls
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..train.evaluator import TrainEvaluatorConfig
     from ..train.tokenizer import TrainTokenizerConfig
 
     p = sub.add_parser("train", help="train a model (resumable; Accelerate: CPU, one or many GPUs)")
     tsub = p.add_subparsers(dest="train_command", metavar="MODEL", required=True)
     _add(tsub, "tokenizer", "train the SHIFT motion tokenizer (or a baseline layout)", TrainTokenizerConfig,
          cmd_tokenizer)
+    _add(tsub, "evaluator", "train the text-motion evaluator (contrastive retrieval, the metrics' feature space)",
+         TrainEvaluatorConfig, cmd_evaluator)
 
 
 def cmd_tokenizer(args: argparse.Namespace) -> int:
@@ -32,4 +35,14 @@ def cmd_tokenizer(args: argparse.Namespace) -> int:
     cfg = build_config(args.config_cls, args.config, args.overrides)
     train_tokenizer(cfg, progress=not args.no_progress)
     print(f"tokenizer weights written to {cfg.out}")
+    return 0
+
+
+def cmd_evaluator(args: argparse.Namespace) -> int:
+    from ..train.config import build_config
+    from ..train.evaluator import train_evaluator
+
+    cfg = build_config(args.config_cls, args.config, args.overrides)
+    train_evaluator(cfg, progress=not args.no_progress)
+    print(f"evaluator weights written to {cfg.out}")
     return 0

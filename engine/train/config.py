@@ -65,3 +65,11 @@ def build_config(cls: type[T], config_file: str | None = None, overrides: list[s
         return cls(**values)
     except (TypeError, ValueError) as exc:
         raise HandMotionError(f"bad config: {exc}") from None
+
+
+def training_meta(cfg: Any) -> dict:
+    """What goes under "meta" in config.json: the settings, with the corpus named by its recipe
+    (clips, seed) rather than by a path on the training machine."""
+    manifest = json.loads((Path(cfg.data) / "manifest.json").read_text())
+    corpus = {k: manifest.get(k) for k in ("clips", "seed", "fps", "format_version")}
+    return {"train": {**dataclasses.asdict(cfg), "data": Path(cfg.data).name, "out": Path(cfg.out).name}, "corpus": corpus}

@@ -132,3 +132,18 @@ def feature_stats(clips: ClipSet, mirror: np.ndarray, floor: float = 0.05) -> tu
     mean = total / max(n, 1)
     std = np.sqrt(np.maximum(sq / max(n, 1) - mean**2, 0.0))
     return mean.astype(np.float32), np.maximum(std, floor).astype(np.float32)
+
+
+def load_captions(corpus_dir: str | Path, split: str | None) -> dict[int, dict[str, list[str]]]:
+    """{clip id: {caption kind: [captions]}} for a corpus split, read from the shard records only."""
+    root = Path(corpus_dir)
+    if not (root / "manifest.json").exists():
+        raise HandMotionError(f"{root}: not a corpus folder (no manifest.json); build one with `handmotion corpus build`")
+    out = {}
+    for shard in sorted(root.glob("shard_*.jsonl")):
+        with open(shard) as f:
+            for line in f:
+                record = json.loads(line)
+                if split is None or record["split"] == split:
+                    out[int(record["id"])] = record["captions"]
+    return out

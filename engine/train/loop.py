@@ -15,7 +15,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from accelerate import Accelerator
@@ -45,10 +45,21 @@ def cosine_schedule(step: int, warmup: int, total: int) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def to_device(batch, device: torch.device):
+    """A tensor, or a dict / tuple / list of tensors (other values left alone), moved to `device`."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch
+
+
 def run_training(
     model: torch.nn.Module,
-    loss_fn: Callable[[torch.nn.Module, torch.Tensor], tuple[torch.Tensor, dict[str, float]]],
-    next_batch: Callable[[], torch.Tensor],
+    loss_fn: Callable[[torch.nn.Module, Any], tuple[torch.Tensor, dict[str, float]]],
+    next_batch: Callable[[], Any],
     settings: LoopSettings,
     out: Path,
     evaluate: Callable[[torch.nn.Module], dict[str, float]] | None = None,
@@ -83,7 +94,7 @@ def run_training(
     try:
         while step < settings.steps:
             model.train()
-            batch = next_batch().to(accelerator.device)
+            batch = to_device(next_batch(), accelerator.device)
             loss, logs = loss_fn(model, batch)
             opt.zero_grad(set_to_none=True)
             accelerator.backward(loss)

@@ -10,7 +10,6 @@ Loss per batch of windows (B, T, 198):
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -24,6 +23,7 @@ from ..models.kinematics import feature_rotmats, local_finger_joints, right_hand
 from ..models.tokenizer import MIRROR, POSE_DIMS, TRAJ_DIMS, HandTokenizer, TokenizerConfig, save_tokenizer
 from ..rotations import axis_angle_to_matrix
 from ..skeleton import SIDES, CanonicalHand
+from .config import training_meta
 from .data import WindowSampler, feature_stats, load_clips
 from .loop import LoopSettings, run_training
 
@@ -144,14 +144,6 @@ def validation_scores(model: HandTokenizer, windows: torch.Tensor) -> dict[str, 
     wrist = torch.rad2deg(torch.arccos(cos.clamp(-1, 1))).mean()
     used = np.mean([len(torch.unique(out["codes"][..., s])) for s in range(out["codes"].shape[-1])])
     return {"finger_mm": finger.item(), "global_mm": glob.item(), "wrist_deg": wrist.item(), "codes_used": float(used)}
-
-
-def training_meta(cfg: TrainTokenizerConfig) -> dict:
-    """What goes under "meta" in config.json: the settings, with the corpus named by its recipe
-    (clips, seed) rather than by a path on the training machine."""
-    manifest = json.loads((Path(cfg.data) / "manifest.json").read_text())
-    corpus = {k: manifest.get(k) for k in ("clips", "seed", "fps", "format_version")}
-    return {"train": {**asdict(cfg), "data": Path(cfg.data).name, "out": Path(cfg.out).name}, "corpus": corpus}
 
 
 def train_tokenizer(cfg: TrainTokenizerConfig, progress: bool = True) -> HandTokenizer:

@@ -1,0 +1,84 @@
+"""`handmotion eval inbetween`: filling the frames between keyed poses.
+
+Protocol (LaFAN1-style, on whole clips): every clip of the split is keyed every `spacing` frames (and
+at its last frame) with its own poses; a method fills the rest. On the frames that are not keys:
+MPJPE (mm, all 21 joints of both hands, world), L2P (world joints normalised by the split's per-axis
+mean and std), L2Q (global joint quaternions); over the whole clip: NPSS of the global quaternions,
+jerk (m/s^3, against the ground truth's own), and the keyframe error (largest angle at any key, rad).
+
+Methods are registered in `INBETWEENERS`: a function (context, motion, key frames) -> motion.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import numpy as np
+from tqdm import tqdm
+
+from ..interpolate import interpolate, key_frames_every
+from ..motion import HandMotion
+from .metrics import jerk, keyframe_error_rad, l2p, l2q, mpjpe_mm, npss, quat_continuous
+from .poses import world_joints, world_quats
+from .protocol import load_split
+from .t2m import Context
+
+log = logging.getLogger(__name__)
+
+SPACINGS = (15, 30)
+Inbetweener = Callable[[Context, HandMotion, np.ndarray], HandMotion]
+
+INBETWEENERS: dict[str, Inbetweener] = {
+    "slerp": lambda ctx, motion, keys: interpolate(motion, keys, "slerp"),
+    "bezier": lambda ctx, motion, keys: interpolate(motion, keys, "bezier"),
+}
+
+
+def _rotations(motion: HandMotion) -> np.ndarray:
+    """(T, 16 x hands, 3) local axis-angle rotations, left hand first."""
+    return np.concatenate([np.concatenate([tr.global_orient[:, None], tr.hand_pose], 1) for _, tr in motion.hands()], 1)
+
+
+def evaluate_inbetween(data: str, split: str | None = "test", methods: tuple[str, ...] = ("slerp", "bezier"),
+                       spacings: tuple[int, ...] = SPACINGS, limit: int | None = None, device: str = "cpu",
+                       progress: bool = True) -> dict:
+    """The in-betweening report: {"spacings": {spacing: {method: scores}}}."""
+    test = load_split(data, split, limit)
+    ctx = Context(test, test, None, device)  # type: ignore[arg-type]  (no evaluator needed)
+    for name in methods:
+        if name not in INBETWEENERS:
+            raise KeyError(f"unknown in-betweening method {name!r} (known: {', '.join(INBETWEENERS)})")
+    gts = [test.motion(i) for i in range(len(test.clips))]
+    gt_joints = [world_joints(m) for m in gts]
+    stacked = np.concatenate([j.reshape(-1, 3) for j in gt_joints])
+    mean, std = stacked.mean(0), stacked.std(0)
+    gt_quats = [world_quats(m) for m in gts]
+    gt_jerk = float(np.mean([jerk(j, test.fps) for j in gt_joints]))
+    report = {"data": str(data), "split": split, "clips": len(gts), "fps": test.fps, "ground_truth_jerk": gt_jerk,
+              "spacings": {}}
+    for spacing in spacings:
+        table = {}
+        for name in methods:
+            rows = {k: [] for k in ("mpjpe_mm", "l2p", "l2q", "npss", "jerk", "keyframe_error_rad")}
+            for gt, gj, gq in tqdm(list(zip(gts, gt_joints, gt_quats)), desc=f"in-between {name} / {spacing}",
+                                   unit="clip", disable=not progress):
+                keys = key_frames_every(gt.n_frames, spacing)
+                out = INBETWEENERS[name](ctx, gt, keys)
+                pj, pq = world_joints(out), world_quats(out)
+                free = np.setdiff1d(np.arange(gt.n_frames), keys)
+                if free.size:
+                    rows["mpjpe_mm"].append(mpjpe_mm(pj[free], gj[free]))
+                    rows["l2p"].append(l2p(pj[free], gj[free], mean, std))
+                    rows["l2q"].append(l2q(pq[free], gq[free]))
+                cq, cg = quat_continuous(pq), quat_continuous(gq)
+                cq *= np.where((cq[:1] * cg[:1]).sum(-1, keepdims=True) < 0, -1.0, 1.0)  # same sign at frame 0
+                rows["npss"].append(npss(cq.reshape(len(cq), -1), cg.reshape(len(cg), -1)))
+                rows["jerk"].append(jerk(pj, gt.fps))
+                rows["keyframe_error_rad"].append(keyframe_error_rad(_rotations(out), _rotations(gt), keys))
+            scores = {k: float(np.mean(v)) if v else 0.0 for k, v in rows.items()}
+            scores["keyframe_error_rad"] = float(np.max(rows["keyframe_error_rad"]))
+            scores["jerk_ratio"] = scores["jerk"] / max(gt_jerk, 1e-12)
+            table[name] = scores
+        report["spacings"][str(spacing)] = table
+    return report

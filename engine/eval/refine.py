@@ -1,0 +1,140 @@
+"""`handmotion eval refine`: repairing corrupted motion, on the corruption suite (`eval/corrupt.py`).
+
+Protocol: every clip of the split gets one defect of each kind (seeded per clip); a method repairs
+the corrupted clip. Scores: the share of defects removed, overall and per kind (a rotation defect --
+limit, spike, flip -- counts as removed when the joint's rotation stays within REMOVED_DEG of the clean
+clip's over its frames; a dropout or interpenetration when the hand is valid there and its joints are
+within REMOVED_MM of the clean clip, MPJPE); MPJPE
+of the output and of the corrupted input to the clean clip; the share of frames far from every defect
+(more than DILATE frames away) left bit-identical; and whether a clean clip passes through unchanged.
+
+Methods are registered in `REFINERS`: a function (context, motion) -> motion. Baselines: "input"
+(no repair) and "median" (classic mocap clean-up: gaps filled by slerp between valid frames, then a
+5-frame median filter on quaternion components and positions).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import numpy as np
+from scipy.ndimage import median_filter
+from tqdm import tqdm
+
+from ..interpolate import interpolate
+from ..motion import HandMotion, HandTrack
+from ..rotations import axis_angle_to_quat, geodesic_angle, quat_to_axis_angle
+from .corrupt import KINDS, Defect, corrupt
+from .metrics import mpjpe_mm, quat_continuous
+from .poses import hand_joints
+from .protocol import SEED, load_split
+from .t2m import Context
+
+log = logging.getLogger(__name__)
+
+REMOVED_MM = 20.0
+REMOVED_DEG = 20.0
+ROTATION_KINDS = ("limit", "spike", "flip")
+DILATE = 3
+
+
+def _median_track(track: HandTrack, size: int = 5) -> HandTrack:
+    rot = np.concatenate([track.global_orient[:, None], track.hand_pose], 1)
+    q = quat_continuous(axis_angle_to_quat(rot))
+    q = median_filter(q, size=(size, 1, 1), mode="nearest")
+    q /= np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), 1e-12)
+    aa = quat_to_axis_angle(q)
+    transl = median_filter(track.transl, size=(size, 1), mode="nearest")
+    return HandTrack(aa[:, 0], aa[:, 1:], transl, track.betas)
+
+
+def median_cleanup(motion: HandMotion) -> HandMotion:
+    """Gap-fill invalid frames by slerp from the valid ones, then a 5-frame median filter."""
+    tracks = {}
+    for side, track in motion.hands():
+        keys = np.flatnonzero(track.valid)
+        if keys.size and keys.size < track.n_frames:
+            track = interpolate(HandMotion(fps=motion.fps, **{side: track}), keys, "slerp").track(side)
+        tracks[side] = _median_track(track)
+    return HandMotion(fps=motion.fps, **tracks)
+
+
+REFINERS: dict[str, Callable[[Context, HandMotion], HandMotion]] = {
+    "input": lambda ctx, motion: motion,
+    "median": lambda ctx, motion: median_cleanup(motion),
+}
+
+
+def _joint_rotation(motion: HandMotion, d: Defect) -> np.ndarray:
+    track = motion.track(d.side)
+    return (track.global_orient if d.joint == 0 else track.hand_pose[:, d.joint - 1])[d.start:d.end]
+
+
+def defect_removed(out: HandMotion, clean: HandMotion, out_joints: dict[str, np.ndarray],
+                   clean_joints: dict[str, np.ndarray], d: Defect) -> bool:
+    """Is the defect gone: rotation back within REMOVED_DEG, or the hand valid and within REMOVED_MM?"""
+    if not out.track(d.side).valid[d.start:d.end].all():
+        return False
+    if d.kind in ROTATION_KINDS:
+        return bool(np.degrees(geodesic_angle(_joint_rotation(out, d), _joint_rotation(clean, d)).max()) < REMOVED_DEG)
+    return mpjpe_mm(out_joints[d.side][d.start:d.end], clean_joints[d.side][d.start:d.end]) < REMOVED_MM
+
+
+def _far_frames(n: int, defects: list[Defect]) -> np.ndarray:
+    near = np.zeros(n, dtype=bool)
+    for d in defects:
+        near[max(0, d.start - DILATE):min(n, d.end + DILATE)] = True
+    return ~near
+
+
+def _identical(a: HandMotion, b: HandMotion, frames: np.ndarray) -> np.ndarray:
+    """(frames,) bool: every present hand's pose, orientation and position bit-identical."""
+    same = np.ones(int(frames.sum()), dtype=bool)
+    for side, ta in a.hands():
+        tb = b.track(side)
+        for x, y in ((ta.global_orient, tb.global_orient), (ta.hand_pose, tb.hand_pose), (ta.transl, tb.transl)):
+            same &= (x[frames] == y[frames]).reshape(int(frames.sum()), -1).all(1)
+    return same
+
+
+def evaluate_refine(data: str, split: str | None = "test", methods: tuple[str, ...] = ("input", "median"),
+                    limit: int | None = None, device: str = "cpu", seed: int = SEED, progress: bool = True) -> dict:
+    """The refinement report: {"methods": {name: scores}} on the corruption suite of the split."""
+    test = load_split(data, split, limit)
+    ctx = Context(test, test, None, device)  # type: ignore[arg-type]
+    for name in methods:
+        if name not in REFINERS:
+            raise KeyError(f"unknown refine method {name!r} (known: {', '.join(REFINERS)})")
+    cases = []
+    for i in range(len(test.clips)):
+        clean = test.motion(i)
+        bad, defects = corrupt(clean, np.random.default_rng([seed, int(test.clips.ids[i])]))
+        cases.append((clean, bad, defects))
+    report = {"data": str(data), "split": split, "clips": len(cases), "removed_below_mm": REMOVED_MM,
+              "removed_below_deg": REMOVED_DEG,
+              "kinds": list(KINDS), "methods": {}}
+    for name in methods:
+        removed = {k: [] for k in KINDS}
+        err_out, err_in, kept, passthrough = [], [], [], []
+        for clean, bad, defects in tqdm(cases, desc=f"refine {name}", unit="clip", disable=not progress):
+            out = REFINERS[name](ctx, bad)
+            cj, oj, bj = hand_joints(clean), hand_joints(out), hand_joints(bad)
+            for d in defects:
+                removed[d.kind].append(defect_removed(out, clean, oj, cj, d))
+            err_out.append(np.mean([mpjpe_mm(oj[s], cj[s]) for s in cj]))
+            err_in.append(np.mean([mpjpe_mm(bj[s], cj[s]) for s in cj]))
+            far = _far_frames(clean.n_frames, defects)
+            if far.any():
+                kept.append(_identical(out, bad, far).mean())
+            passthrough.append(bool(_identical(REFINERS[name](ctx, clean), clean, np.ones(clean.n_frames, bool)).all()))
+        flat = [x for v in removed.values() for x in v]
+        report["methods"][name] = {
+            "defects_removed": float(np.mean(flat)) if flat else 0.0,
+            **{f"removed_{k}": float(np.mean(v)) for k, v in removed.items() if v},
+            "mpjpe_mm": float(np.mean(err_out)), "input_mpjpe_mm": float(np.mean(err_in)),
+            "mpjpe_ratio": float(np.mean(err_out) / max(np.mean(err_in), 1e-12)),
+            "far_frames_identical": float(np.mean(kept)) if kept else 1.0,
+            "clean_unchanged": float(np.mean(passthrough)),
+        }
+    return report

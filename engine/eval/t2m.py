@@ -1,0 +1,142 @@
+"""`handmotion eval t2m`: text-to-motion quality in the evaluator's embedding space.
+
+Protocol (T2M / HandX): every clip of the split gives one prompt (its seeded script caption,
+`protocol.pick_caption`) and its length; a method returns motion for each. Scores:
+R-Precision top-1/2/3 (pools of 32, shuffled with a fixed seed), MM-Dist, FID and KID against the
+split's real motion, Diversity (300 pairs), MultiModality (the first `mm_prompts` prompts, `mm_samples`
+samples each, when the method can vary), and contact F1: which HandX contacts occur in the clip at all,
+method against ground truth (timing differs between methods, so contacts are compared per clip).
+
+Methods are registered in `GENERATORS`: a function (context, prompts, lengths, samples, seed) ->
+per prompt a list of `samples` feature arrays (T, 198) at the split's fps.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from tqdm import tqdm
+
+from ..features import features_to_motion
+from .contact import contact_prf, motion_contacts
+from .distribution import diversity, fid, kid, mm_dist, multimodality, r_precision
+from .evaluator import Evaluator, get_evaluator
+from .protocol import POOL, PROMPT_KIND, SEED, Split, load_split
+from .retrieval import TextIndex
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Context:
+    """What methods may use: the split under test, the training split, the evaluator."""
+
+    test: Split
+    train: Split
+    evaluator: Evaluator
+    device: str = "cpu"
+    cache: dict = field(default_factory=dict)
+
+
+Generator = Callable[[Context, list[str], list[int], int, int], list[list[np.ndarray]]]
+
+
+def _ground_truth(ctx: Context, prompts: list[str], lengths: list[int], samples: int, seed: int) -> list[list[np.ndarray]]:
+    return [[ctx.test.clips.clip(i)] for i in range(len(prompts))]
+
+
+def _retrieval(ctx: Context, prompts: list[str], lengths: list[int], samples: int, seed: int) -> list[list[np.ndarray]]:
+    if "text_index" not in ctx.cache:
+        texts, owners = [], []
+        for i, cid in enumerate(ctx.train.clips.ids):
+            for t in ctx.train.captions[int(cid)].get(PROMPT_KIND, []):
+                texts.append(t)
+                owners.append(i)
+        ctx.cache["text_index"] = TextIndex(texts, owners)
+    index: TextIndex = ctx.cache["text_index"]
+    exclude = [int(np.flatnonzero(ctx.train.clips.ids == cid)[0]) if cid in ctx.train.clips.ids else -1
+               for cid in ctx.test.clips.ids[:len(prompts)]]
+    hits = index.query(prompts, samples, exclude)
+    return [[ctx.train.clips.clip(int(j)) for j in row] for row in hits]
+
+
+GENERATORS: dict[str, Generator] = {"ground_truth": _ground_truth, "retrieval": _retrieval}
+CAN_VARY = {"ground_truth": False, "retrieval": True}
+
+
+def clip_contacts(x: np.ndarray, fps: float) -> np.ndarray:
+    """(18,) which contact channels occur anywhere in a (T, 198) clip."""
+    return motion_contacts(features_to_motion(x, fps)).any(0)
+
+
+def score_method(ctx: Context, name: str, mm_prompts: int = 100, mm_samples: int = 10, seed: int = SEED,
+                 progress: bool = False) -> dict:
+    """All t2m scores of one method on ctx.test."""
+    split, ev = ctx.test, ctx.evaluator
+    n = len(split.clips)
+    prompts = [split.caption_of(i) for i in range(n)]
+    lengths = [int(v) for v in split.clips.lengths()]
+    gen = GENERATORS[name]
+    motions = [s[0] for s in gen(ctx, prompts, lengths, 1, seed)]
+    order = np.random.default_rng(seed).permutation(n)
+    text_emb = ev.encode_text([prompts[i] for i in order]).cpu().numpy()
+    gen_emb = ev.encode_features([motions[i] for i in order]).cpu().numpy()
+    real_emb = ctx.cache.setdefault("real_emb", ev.encode_features([split.clips.clip(i) for i in order]).cpu().numpy())
+    top = r_precision(text_emb, gen_emb, POOL)
+    contacts_gen = np.stack([clip_contacts(m, split.fps) for m in tqdm(motions, desc=f"contacts {name}", disable=not progress)])
+    if "real_contacts" not in ctx.cache:
+        ctx.cache["real_contacts"] = np.stack([clip_contacts(split.clips.clip(i), split.fps) for i in range(n)])
+    p, r, f1 = contact_prf(contacts_gen, ctx.cache["real_contacts"])
+    out = {"r_precision_top1": top[0], "r_precision_top2": top[1], "r_precision_top3": top[2],
+           "mm_dist": mm_dist(text_emb, gen_emb), "fid": fid(gen_emb, real_emb),
+           "kid": kid(gen_emb, real_emb, seed=seed)[0], "diversity": diversity(gen_emb, seed=seed),
+           "contact_precision": p, "contact_recall": r, "contact_f1": f1,
+           "length_error_frames": float(np.mean([abs(len(m) - t) for m, t in zip(motions, lengths)]))}
+    if CAN_VARY.get(name, True) and mm_prompts > 0 and mm_samples >= 2:
+        k = min(mm_prompts, n)
+        sets = gen(ctx, prompts[:k], lengths[:k], mm_samples, seed)
+        emb = ev.encode_features([m for s in sets for m in s]).cpu().numpy().reshape(k, mm_samples, -1)
+        out["multimodality"] = multimodality(emb, seed=seed)
+    return {k: float(v) for k, v in out.items()}
+
+
+def evaluator_checks(ctx: Context, seed: int = SEED) -> dict:
+    """Does the feature space separate real motion from broken motion? FID of the split against the
+    training split (small), and against the split with finger joints shuffled or noise added (large)."""
+    rng = np.random.default_rng(seed)
+    n = len(ctx.test.clips)
+    real = ctx.cache.get("real_emb")
+    if real is None:
+        real = ctx.evaluator.encode_features([ctx.test.clips.clip(i) for i in range(n)]).cpu().numpy()
+    k = min(len(ctx.train.clips), max(n, 1000))
+    train = ctx.evaluator.encode_features([ctx.train.clips.clip(i) for i in rng.choice(len(ctx.train.clips), k, replace=False)])
+    shuffled, noisy = [], []
+    for i in range(n):
+        x = ctx.test.clips.clip(i).copy()
+        for h in (0, 99):  # permute the 15 finger joints' 6D rotations of each hand
+            pose = x[:, h + 6:h + 96].reshape(len(x), 15, 6)
+            x[:, h + 6:h + 96] = pose[:, rng.permutation(15)].reshape(len(x), 90)
+        shuffled.append(x)
+        noisy.append(ctx.test.clips.clip(i) + rng.normal(0, 0.1, ctx.test.clips.clip(i).shape).astype(np.float32))
+    enc = lambda xs: ctx.evaluator.encode_features(xs).cpu().numpy()  # noqa: E731
+    return {"fid_train": fid(real, train.cpu().numpy()), "fid_shuffled_joints": fid(real, enc(shuffled)),
+            "fid_noise_0.1": fid(real, enc(noisy)), "clips": n}
+
+
+def evaluate_t2m(data: str, split: str | None = "test", methods: tuple[str, ...] = ("ground_truth", "retrieval"),
+                 weights: str | None = None, limit: int | None = None, device: str = "cpu", mm_prompts: int = 100,
+                 mm_samples: int = 10, progress: bool = True) -> dict:
+    """The t2m report: {"methods": {name: scores}, "evaluator": checks, ...}."""
+    ctx = Context(load_split(data, split, limit), load_split(data, "train"), get_evaluator(weights, device), device)
+    report = {"data": str(data), "split": split, "clips": len(ctx.test.clips), "prompt_kind": PROMPT_KIND,
+              "pool": min(POOL, len(ctx.test.clips)), "methods": {}}
+    for name in methods:
+        if name not in GENERATORS:
+            raise KeyError(f"unknown t2m method {name!r} (known: {', '.join(GENERATORS)})")
+        log.info("t2m: %s", name)
+        report["methods"][name] = score_method(ctx, name, mm_prompts, mm_samples, progress=progress)
+    report["evaluator"] = evaluator_checks(ctx)
+    return report
