@@ -191,3 +191,16 @@ def test_bench_times_available_steps_and_says_why_others_are_skipped(tmp_path, c
     assert "skipped" in report["cases"]["generate"]
     code, _, err = run_cli(capsys, "bench", "--only", "teleport")
     assert code == 2 and "unknown bench case" in err
+
+
+def test_paraphrases_name_known_actions_and_are_not_corpus_captions(corpus, evaluator_dir):
+    from engine.corpus.actions import ACTIONS
+    from engine.eval.paraphrase import PARAPHRASES, retrieval_scores
+    from engine.train.data import load_captions
+
+    assert len(PARAPHRASES) == 20 and all(action in ACTIONS for _, action in PARAPHRASES)
+    captions = {c.lower() for caps in load_captions(corpus, None).values() for kind in caps.values() for c in kind}
+    assert not captions & {p.lower() for p, _ in PARAPHRASES}
+    scores = retrieval_scores(load_evaluator(evaluator_dir), load_split(corpus, "train"))
+    present = {a for acts in load_split(corpus, "train").clips.actions for a in acts}
+    assert scores["prompts"] == sum(a in present for _, a in PARAPHRASES)

@@ -72,8 +72,9 @@ def l2p(pred: np.ndarray, gt: np.ndarray, mean: np.ndarray | float = 0.0, std: n
 
 def npss(pred: np.ndarray, gt: np.ndarray) -> float:
     """Normalised Power Spectrum Similarity of (B, T, F) or (T, F) feature sequences (LaFAN1: F = joints
-    x 4 quaternion components, made continuous with `quat_continuous`): per feature, the L1 distance between the cumulative normalised power spectra
-    over time, averaged with weights = each feature's share of the ground-truth power."""
+    x 4 quaternion components, made continuous with `quat_continuous`): per feature, the L1 distance
+    between the cumulative normalised power spectra over time, averaged with weights = each feature's
+    share of the ground-truth power."""
     pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
     if pred.ndim == 2:
         pred, gt = pred[None], gt[None]

@@ -51,9 +51,14 @@ def render(task: str, report: dict, markdown: bool = False) -> str:
         out = h(f"text to motion ({report['clips']} clips, {report['prompt_kind']} prompts, pools of {report['pool']})")
         out += table(report["methods"], T2M_COLS, markdown)
         ev = report["evaluator"]
-        return out + "\n\n" + h("evaluator feature space: FID of the split against") + table(
+        out += "\n\n" + h("evaluator feature space: FID of the split against") + table(
             {"FID": {"train split": ev["fid_train"], "shuffled finger joints": ev["fid_shuffled_joints"],
                      "noise 0.1": ev["fid_noise_0.1"]}}, ("train split", "shuffled finger joints", "noise 0.1"), markdown, "")
+        para = ev.get("paraphrases", {})
+        if para.get("prompts"):
+            out += (f"\n\nparaphrased prompts ({para['prompts']}): precision at 10 {para['precision_at_10']:.3f} "
+                    f"(chance {para['chance']:.3f}), first matching clip at rank {para['first_hit_rank']:.1f}")
+        return out
     if task == "m2t":
         return "\n\n".join(h(f"motion to text: {kind} captions ({next(iter(t.values()))['clips']} clips)") + table(t, M2T_COLS, markdown)
                            for kind, t in report["kinds"].items())

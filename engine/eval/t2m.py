@@ -24,6 +24,7 @@ from ..features import features_to_motion
 from .contact import contact_prf, motion_contacts
 from .distribution import diversity, fid, kid, mm_dist, multimodality, r_precision
 from .evaluator import Evaluator, get_evaluator
+from .paraphrase import retrieval_scores
 from .protocol import POOL, PROMPT_KIND, SEED, Split, load_split
 from .retrieval import TextIndex
 
@@ -139,4 +140,5 @@ def evaluate_t2m(data: str, split: str | None = "test", methods: tuple[str, ...]
         log.info("t2m: %s", name)
         report["methods"][name] = score_method(ctx, name, mm_prompts, mm_samples, progress=progress)
     report["evaluator"] = evaluator_checks(ctx)
+    report["evaluator"]["paraphrases"] = retrieval_scores(ctx.evaluator, ctx.test)
     return report

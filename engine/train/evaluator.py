@@ -45,7 +45,7 @@ class TrainEvaluatorConfig:
     max_text_tokens: int = 128
     dropout: float = 0.1
     # training
-    steps: int = 3000
+    steps: int = 2000
     batch: int = 64
     lr: float = 3e-4
     warmup: int = 200
