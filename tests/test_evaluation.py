@@ -157,6 +157,7 @@ def test_eval_all_on_the_sample(corpus, evaluator_dir, tmp_path, capsys):
     t2m = report["t2m"]["methods"]
     assert t2m["ground_truth"]["fid"] == pytest.approx(0.0, abs=1e-6) and t2m["ground_truth"]["contact_f1"] == 1.0
     assert "multimodality" in t2m["retrieval"] and t2m["retrieval"]["length_error_frames"] > 0
+    assert t2m["tokenized"]["length_error_frames"] == 0 and "multimodality" not in t2m["tokenized"]
     assert set(report["m2t"]["kinds"]["semantic"]) == {"ground_truth", "retrieval", "rules"}
     assert "rules" not in report["m2t"]["kinds"]["script"]  # the rule captioner cannot name actions
     for spacing in ("15", "30"):
