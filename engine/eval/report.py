@@ -46,14 +46,19 @@ def render(task: str, report: dict, markdown: bool = False) -> str:
     """All tables of one task's report."""
     h = (lambda s: f"### {s}\n") if markdown else (lambda s: f"{s}\n")
     if task == "tokenizer":
-        return h(f"tokenizer ({report['data']}, {report['split']})") + table(report["groups"], ("clips",) + TOKENIZER_METRICS, markdown, "group")
+        return h(f"tokenizer ({report['data']}, {report['split'] or 'all'} split)") + table(report["groups"], ("clips",) + TOKENIZER_METRICS, markdown, "group")
     if task == "t2m":
         out = h(f"text to motion ({report['clips']} clips, {report['prompt_kind']} prompts, pools of {report['pool']})")
         out += table(report["methods"], T2M_COLS, markdown)
         ev = report["evaluator"]
-        out += "\n\n" + h("evaluator feature space: FID of the split against") + table(
-            {"FID": {"train split": ev["fid_train"], "shuffled finger joints": ev["fid_shuffled_joints"],
-                     "noise 0.1": ev["fid_noise_0.1"]}}, ("train split", "shuffled finger joints", "noise 0.1"), markdown, "")
+        row = {"train split": ev["fid_train"], "shuffled finger joints": ev["fid_shuffled_joints"],
+               **{f"noise {k[10:]}": v for k, v in ev.items() if k.startswith("fid_noise_")}}
+        out += "\n\n" + h("evaluator feature space: FID of the split against") + table({"FID": row}, tuple(row), markdown, "")
+        kinds = ev.get("r_precision_by_kind", {})
+        if kinds:
+            out += "\n\n" + h("evaluator retrieval of real clips, by caption kind") + table(
+                {k: {"r_precision_top1": v[0], "r_precision_top2": v[1], "r_precision_top3": v[2]} for k, v in kinds.items()},
+                ("r_precision_top1", "r_precision_top2", "r_precision_top3"), markdown, "caption kind")
         para = ev.get("paraphrases", {})
         if para.get("prompts"):
             out += (f"\n\nparaphrased prompts ({para['prompts']}): precision at 10 {para['precision_at_10']:.3f} "

@@ -27,7 +27,7 @@ from .contact import contact_prf, motion_contacts
 from .distribution import diversity, fid, kid, mm_dist, multimodality, r_precision
 from .evaluator import Evaluator, get_evaluator
 from .paraphrase import retrieval_scores
-from .protocol import POOL, PROMPT_KIND, SEED, Split, load_split
+from .protocol import CAPTION_KINDS, POOL, PROMPT_KIND, SEED, Split, load_split
 from .retrieval import TextIndex
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class Context:
     cache: dict = field(default_factory=dict)
 
 
+NOISE_LEVELS = (0.1, 0.5)
 Generator = Callable[[Context, list[str], list[int], int, int], list[list[np.ndarray]]]
 
 
@@ -114,9 +115,25 @@ def score_method(ctx: Context, name: str, mm_prompts: int = 100, mm_samples: int
     return {k: float(v) for k, v in out.items()}
 
 
+def kind_retrieval(ctx: Context, seed: int = SEED) -> dict[str, list[float]]:
+    """R-Precision top-1/2/3 of the real clips against one caption of each kind (pools of 32)."""
+    split, n = ctx.test, len(ctx.test.clips)
+    order = np.random.default_rng(seed).permutation(n)
+    motion = ctx.evaluator.encode_features([split.clips.clip(i) for i in order]).cpu().numpy()
+    out = {}
+    for kind in CAPTION_KINDS:
+        try:
+            texts = [split.caption_of(i, kind) for i in order]
+        except KeyError:
+            continue
+        out[kind] = [float(x) for x in r_precision(ctx.evaluator.encode_text(texts).cpu().numpy(), motion, POOL)]
+    return out
+
+
 def evaluator_checks(ctx: Context, seed: int = SEED) -> dict:
     """Does the feature space separate real motion from broken motion? FID of the split against the
-    training split (small), and against the split with finger joints shuffled or noise added (large)."""
+    training split (small), against the split with the finger joints shuffled (large), and with white
+    noise of NOISE_LEVELS standard deviations added to every feature."""
     rng = np.random.default_rng(seed)
     n = len(ctx.test.clips)
     real = ctx.cache.get("real_emb")
@@ -124,17 +141,20 @@ def evaluator_checks(ctx: Context, seed: int = SEED) -> dict:
         real = ctx.evaluator.encode_features([ctx.test.clips.clip(i) for i in range(n)]).cpu().numpy()
     k = min(len(ctx.train.clips), max(n, 1000))
     train = ctx.evaluator.encode_features([ctx.train.clips.clip(i) for i in rng.choice(len(ctx.train.clips), k, replace=False)])
-    shuffled, noisy = [], []
+    shuffled = []
     for i in range(n):
         x = ctx.test.clips.clip(i).copy()
         for h in (0, 99):  # permute the 15 finger joints' 6D rotations of each hand
             pose = x[:, h + 6:h + 96].reshape(len(x), 15, 6)
             x[:, h + 6:h + 96] = pose[:, rng.permutation(15)].reshape(len(x), 90)
         shuffled.append(x)
-        noisy.append(ctx.test.clips.clip(i) + rng.normal(0, 0.1, ctx.test.clips.clip(i).shape).astype(np.float32))
     enc = lambda xs: ctx.evaluator.encode_features(xs).cpu().numpy()  # noqa: E731
-    return {"fid_train": fid(real, train.cpu().numpy()), "fid_shuffled_joints": fid(real, enc(shuffled)),
-            "fid_noise_0.1": fid(real, enc(noisy)), "clips": n}
+    out = {"fid_train": fid(real, train.cpu().numpy()), "fid_shuffled_joints": fid(real, enc(shuffled)), "clips": n,
+           "r_precision_by_kind": kind_retrieval(ctx, seed)}
+    for sigma in NOISE_LEVELS:  # white noise on every feature, frame by frame (jitter)
+        noisy = [c + rng.normal(0, sigma, c.shape).astype(np.float32) for c in map(ctx.test.clips.clip, range(n))]
+        out[f"fid_noise_{sigma}"] = fid(real, enc(noisy))
+    return out
 
 
 def evaluate_t2m(data: str, split: str | None = "test",
