@@ -86,14 +86,31 @@ def _evaluator(device: str):
     return lambda: (model.encode_motions([motion]), model.encode_text(["The right hand waves hello."]))
 
 
+def _generate(device: str):
+    from .pipeline import generate, get_lm
+
+    _weights("lm")
+    get_lm(None, device)
+    return lambda: generate("The right hand waves hello.", 4.0, 30.0, seed=0, device=device)
+
+
+def _caption_lm(device: str):
+    from .pipeline import caption_lm
+
+    _weights("lm")
+    motion = clip_of(4.0)
+    return lambda: caption_lm(motion, device=device)
+
+
 CASES = (
     Case("encode", "tokenize a 4 s two-hand clip (SHIFT encoder)", _tokenize),
     Case("decode", "detokenize 4 s of tokens to motion (SHIFT decoder)", _detokenize),
     Case("caption_rules", "rule captioner on a 4 s clip (features, gestures, text)", _caption_rules),
     Case("evaluator", "embed a 4 s clip and one prompt (text-motion evaluator)", _evaluator),
+    Case("generate", "text to a 4 s two-hand clip (language model + SHIFT decoder)", _generate),
+    Case("caption_lm", "caption a 4 s clip with the language model (greedy)", _caption_lm),
 )
 NOT_IN_BUILD = {
-    "generate": "text to motion, 4 s: no language model in this build",
     "inbetween": "in-between 120 frames: no in-betweener in this build",
     "refine": "refine a 4 s clip: no refiner in this build",
 }

@@ -1,6 +1,7 @@
 """The engine's composed operations on `HandMotion`s; models are loaded once and kept.
 
-Today: motion <-> SHIFT tokens (`tokenize`, `detokenize`, `reconstruct`). Any length and fps go
+Motion <-> SHIFT tokens (`tokenize`, `detokenize`, `reconstruct`); text -> motion (`generate`) and
+motion -> text (`caption_lm`) through the language model and the tokenizer. Any length and fps go
 in: motion is resampled to the tokenizer's fps, padded to whole latent steps by holding the last
 frame, and on the way back resampled to the original fps and trimmed to the original length.
 
@@ -135,3 +136,84 @@ def match_timing(out: HandMotion, like: HandMotion) -> HandMotion:
 def reconstruct(motion: HandMotion, weights: str | Path | None = None, device: str = "auto") -> HandMotion:
     """Encode and decode: same fps and number of frames as `motion`."""
     return match_timing(detokenize(tokenize(motion, weights, device), weights, device), motion)
+
+
+MAX_SECONDS = 60.0
+
+
+def get_lm(weights: str | Path | None = None, device: str = "auto"):
+    """(language model, LMConfig) from `weights` (default: shipped), loaded once per folder and device."""
+    from .models.lm import load_lm
+
+    dev = pick_device(device)
+    key = ("lm:" + (str(Path(weights).resolve()) if weights else "default"), str(dev))
+    if key not in _MODELS:
+        _MODELS[key] = load_lm(weights, dev)
+    return _MODELS[key]
+
+
+def _check_lm_matches(cfg, tok: HandTokenizer) -> None:
+    if (cfg.slots, cfg.codes) != (len(tok.cfg.slots), tok.cfg.codebook_size):
+        raise MotionValueError(f"the language model speaks {cfg.slots} x {cfg.codes} codes but the tokenizer has "
+                               f"{len(tok.cfg.slots)} x {tok.cfg.codebook_size}; use the tokenizer it was trained with")
+
+
+def generate(text: str, seconds: float, fps: float = 30.0, seed: int = 0, samples: int = 1, temperature: float = 1.0,
+             top_k: int = 0, top_p: float = 0.95, weights: str | Path | None = None,
+             tokenizer_weights: str | Path | None = None, device: str = "auto") -> list[HandMotion]:
+    """`samples` two-hand motions for a prompt, each exactly round(seconds * fps) + 1 frames at `fps`."""
+    from .models.lm import generate_codes
+    from .models.prompts import encode_prompt
+
+    if not text or not text.strip():
+        raise MotionValueError("the prompt is empty")
+    if not (0 < seconds <= MAX_SECONDS) or not math.isfinite(seconds):
+        raise MotionValueError(f"seconds must be in (0, {MAX_SECONDS:g}], got {seconds}")
+    if not (0 < fps <= 1000):
+        raise MotionValueError(f"fps must be in (0, 1000], got {fps}")
+    if samples < 1:
+        raise MotionValueError("samples must be at least 1")
+    model, cfg = get_lm(weights, device)
+    tok = get_tokenizer(tokenizer_weights, device)
+    _check_lm_matches(cfg, tok)
+    n_frames = int(round(seconds * fps)) + 1
+    steps = math.ceil((math.ceil(seconds * tok.cfg.fps) + 2) / tok.cfg.stride)  # a frame of margin for resampling
+    prompt = encode_prompt(cfg.tokenizer(), cfg.vocab(), "t2m", seconds=seconds, text=text.strip(),
+                           max_text_tokens=cfg.max_text_tokens)
+    grids = generate_codes(model, cfg.vocab(), prompt, steps, samples, seed, temperature, top_k, top_p)
+    out = []
+    for grid in grids:
+        mask = np.ones((steps * tok.cfg.stride, 2), dtype=bool)
+        tokens = Tokens(grid, tok.cfg.slot_names, tok.cfg.fps, tok.cfg.stride, mask, Placement.identity())
+        motion = detokenize(tokens, tokenizer_weights, device)
+        if abs(fps - tok.cfg.fps) > 1e-9:
+            motion = motion.resample(fps)
+        if motion.n_frames < n_frames:  # cannot happen with the margin above; never return a short clip
+            raise MotionValueError(f"decoded {motion.n_frames} frames, {n_frames} requested")
+        out.append(motion.slice(0, n_frames))
+    return out
+
+
+@torch.no_grad()
+def caption_lm(motion: HandMotion, kind: str = "script", weights: str | Path | None = None,
+               tokenizer_weights: str | Path | None = None, device: str = "auto", max_tokens: int = 96) -> str:
+    """A caption of `kind` (script: the actions; semantic; interaction; articulation) written by the LM."""
+    from transformers import LogitsProcessorList
+
+    from .models.lm import TextOnly
+    from .models.prompts import FOCUS, encode_prompt
+
+    if kind not in FOCUS:
+        raise MotionValueError(f"caption kind must be one of {', '.join(FOCUS)}, not {kind!r}")
+    model, cfg = get_lm(weights, device)
+    tok = get_tokenizer(tokenizer_weights, device)
+    _check_lm_matches(cfg, tok)
+    text_tok, vocab = cfg.tokenizer(), cfg.vocab()
+    codes = tokenize(motion, tokenizer_weights, device).codes
+    prompt = encode_prompt(text_tok, vocab, "m2t", codes=codes, focus=FOCUS[kind], max_text_tokens=cfg.max_text_tokens)
+    ids = torch.as_tensor(prompt[None], device=next(model.parameters()).device)
+    end = text_tok.sep_token_id if text_tok.sep_token_id is not None else text_tok.eos_token_id
+    out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_tokens, do_sample=False,
+                         num_beams=1, logits_processor=LogitsProcessorList([TextOnly(vocab.text_size)]),
+                         eos_token_id=end, pad_token_id=0)
+    return text_tok.decode(out[0].tolist(), skip_special_tokens=True).strip()

@@ -13,11 +13,21 @@ from typing import Sequence
 
 from .. import __version__
 from ..errors import HandMotionError
-from . import bench_cmds, caption_cmds, corpus_cmds, eval_cmds, motion_cmds, tokenizer_cmds, train_cmds, weights_cmds
+from . import (
+    bench_cmds,
+    caption_cmds,
+    corpus_cmds,
+    eval_cmds,
+    lm_cmds,
+    motion_cmds,
+    tokenizer_cmds,
+    train_cmds,
+    weights_cmds,
+)
 
 log = logging.getLogger("engine")
 
-COMMAND_MODULES = (motion_cmds, corpus_cmds, caption_cmds, tokenizer_cmds, train_cmds, eval_cmds, bench_cmds,
+COMMAND_MODULES = (motion_cmds, corpus_cmds, caption_cmds, tokenizer_cmds, lm_cmds, train_cmds, eval_cmds, bench_cmds,
                    weights_cmds)
 
 

@@ -22,6 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--side", choices=SIDES, help="hand of a single-hand file whose joint names have no side")
     p.add_argument("--fps", type=float, help="frame rate of a file that stores none")
     p.add_argument("--json", metavar="OUT", help="also write captions, gestures and events to this JSON file")
+    p.add_argument("--model", choices=("rules", "lm"), default="rules",
+                   help="rules: the weight-free captioner (default); lm: the language model")
+    p.add_argument("--kind", default="script", help="with --model lm: script (the actions, default), semantic, "
+                                                     "interaction or articulation")
+    p.add_argument("--weights", metavar="DIR", help="with --model lm: language model weights (default: shipped)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.set_defaults(func=cmd_caption)
 
 
@@ -31,6 +37,14 @@ def cmd_caption(args: argparse.Namespace) -> int:
     if not 1 <= args.n <= 20:
         raise HandMotionError(f"--n must be between 1 and 20, got {args.n}")
     motion = load_motion(args.file, fps=args.fps, side=args.side)
+    if args.model == "lm":
+        from ..pipeline import caption_lm
+
+        text = caption_lm(motion, args.kind, args.weights, device=args.device)
+        print(text)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"file": str(args.file), "kind": args.kind, "caption": text}) + "\n")
+        return 0
     features = compute_features(motion, mano_dir=args.mano_dir, seed=args.seed)
     caps = describe(features, seed=args.seed, n=args.n)
     fps = motion.fps

@@ -49,11 +49,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         _common(q, "corpus folder")
         q.add_argument("--evaluator", metavar="DIR", help="evaluator weights folder (default: shipped weights/evaluator)")
         q.add_argument("--methods", help="comma-separated methods (default: every available one)")
+        if task in ("t2m", "m2t"):
+            q.add_argument("--lm", metavar="DIR", help="language model weights for the lm method (default: shipped)")
         q.set_defaults(func=cmd_task, tasks=(task,))
     a = esub.add_parser("all", help="every evaluation above, one JSON report and one set of tables")
     _common(a, "corpus folder")
     a.add_argument("--weights", metavar="DIR", help="tokenizer weights folder (default: shipped)")
     a.add_argument("--evaluator", metavar="DIR", help="evaluator weights folder (default: shipped)")
+    a.add_argument("--lm", metavar="DIR", help="language model weights (default: shipped, when present)")
     a.set_defaults(func=cmd_task, tasks=TASKS, methods=None)
 
 
@@ -89,11 +92,11 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
         if task == "t2m":
             from ..eval.t2m import evaluate_t2m
 
-            return evaluate_t2m(args.data, weights=args.evaluator, **kw)
+            return evaluate_t2m(args.data, weights=args.evaluator, lm_weights=getattr(args, "lm", None), **kw)
         if task == "m2t":
             from ..eval.m2t import evaluate_m2t
 
-            return evaluate_m2t(args.data, weights=args.evaluator, **kw)
+            return evaluate_m2t(args.data, weights=args.evaluator, lm_weights=getattr(args, "lm", None), **kw)
         if task == "inbetween":
             from ..eval.inbetween import evaluate_inbetween
 

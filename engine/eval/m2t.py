@@ -23,7 +23,7 @@ from .distribution import r_precision
 from .evaluator import get_evaluator
 from .protocol import CAPTION_KINDS, POOL, SEED, load_split, pick_caption
 from .retrieval import MotionIndex
-from .t2m import Context
+from .t2m import Context, lm_available
 from .text_metrics import bleu, cider_d, rouge_l
 
 log = logging.getLogger(__name__)
@@ -59,8 +59,15 @@ def _rules(ctx: Context, idx: list[int], kind: str, seed: int) -> list[str] | No
     return [getattr(c, kind)[0] for c in ctx.cache[key]]
 
 
+def _lm(ctx: Context, idx: list[int], kind: str, seed: int) -> list[str] | None:
+    from ..pipeline import caption_lm
+
+    return [caption_lm(ctx.test.motion(i), kind, ctx.cache.get("lm_weights"), device=ctx.device)
+            for i in tqdm(idx, desc=f"lm captions ({kind})", disable=not ctx.cache.get("progress"))]
+
+
 CAPTIONERS: dict[str, Callable[[Context, list[int], str, int], list[str] | None]] = {
-    "ground_truth": _ground_truth, "retrieval": _retrieval, "rules": _rules}
+    "ground_truth": _ground_truth, "retrieval": _retrieval, "rules": _rules, "lm": _lm}
 
 
 def references(ctx: Context, idx: list[int], kind: str) -> tuple[list[int], list[list[str]]]:
@@ -88,12 +95,15 @@ def score_captions(ctx: Context, idx: list[int], hyps: list[str], refs: list[lis
             "clips": len(idx)}
 
 
-def evaluate_m2t(data: str, split: str | None = "test", methods: tuple[str, ...] = ("ground_truth", "retrieval", "rules"),
+def evaluate_m2t(data: str, split: str | None = "test", methods: tuple[str, ...] | None = None,
                  kinds: tuple[str, ...] = CAPTION_KINDS, weights: str | None = None, limit: int | None = None,
-                 device: str = "cpu", progress: bool = True) -> dict:
-    """The m2t report: {"kinds": {kind: {method: scores}}}; methods that cannot write a kind are omitted."""
+                 device: str = "cpu", progress: bool = True, lm_weights: str | None = None) -> dict:
+    """The m2t report: {"kinds": {kind: {method: scores}}}; methods that cannot write a kind are omitted.
+    Default methods: the baselines, and "lm" when language-model weights exist."""
+    if methods is None:
+        methods = ("ground_truth", "retrieval", "rules") + (("lm",) if lm_available(lm_weights) else ())
     ctx = Context(load_split(data, split, limit), load_split(data, "train"), get_evaluator(weights, device), device)
-    ctx.cache["progress"] = progress
+    ctx.cache.update(progress=progress, lm_weights=lm_weights)
     report = {"data": str(data), "split": split, "clips": len(ctx.test.clips), "kinds": {}}
     for kind in kinds:
         idx, refs = references(ctx, list(range(len(ctx.test.clips))), kind)

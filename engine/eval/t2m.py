@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -75,8 +76,29 @@ def _tokenized(ctx: Context, prompts: list[str], lengths: list[int], samples: in
     return [[motion_to_features(reconstruct(ctx.test.motion(i), device=ctx.device))[0]] for i in range(len(prompts))]
 
 
-GENERATORS: dict[str, Generator] = {"ground_truth": _ground_truth, "tokenized": _tokenized, "retrieval": _retrieval}
-CAN_VARY = {"ground_truth": False, "tokenized": False, "retrieval": True}
+def _lm(ctx: Context, prompts: list[str], lengths: list[int], samples: int, seed: int) -> list[list[np.ndarray]]:
+    """The language model (ctx.cache["lm_weights"] or the shipped weights/lm), one call per prompt."""
+    from ..features import motion_to_features
+    from ..pipeline import generate
+
+    weights = ctx.cache.get("lm_weights")
+    out = []
+    for k, (text, n) in enumerate(tqdm(list(zip(prompts, lengths)), desc="generate", disable=not ctx.cache.get("progress"))):
+        motions = generate(text, (n - 1) / ctx.test.fps, ctx.test.fps, seed=seed + k, samples=samples, weights=weights,
+                           device=ctx.device)
+        out.append([motion_to_features(m)[0] for m in motions])
+    return out
+
+
+GENERATORS: dict[str, Generator] = {"ground_truth": _ground_truth, "tokenized": _tokenized, "retrieval": _retrieval,
+                                    "lm": _lm}
+CAN_VARY = {"ground_truth": False, "tokenized": False, "retrieval": True, "lm": True}
+
+
+def lm_available(weights: str | None = None) -> bool:
+    from ..models.weights import default_dir
+
+    return ((Path(weights) if weights else default_dir("lm")) / "config.json").exists()
 
 
 def clip_contacts(x: np.ndarray, fps: float) -> np.ndarray:
@@ -157,12 +179,15 @@ def evaluator_checks(ctx: Context, seed: int = SEED) -> dict:
     return out
 
 
-def evaluate_t2m(data: str, split: str | None = "test",
-                 methods: tuple[str, ...] = ("ground_truth", "tokenized", "retrieval"),
+def evaluate_t2m(data: str, split: str | None = "test", methods: tuple[str, ...] | None = None,
                  weights: str | None = None, limit: int | None = None, device: str = "cpu", mm_prompts: int = 100,
-                 mm_samples: int = 10, progress: bool = True) -> dict:
-    """The t2m report: {"methods": {name: scores}, "evaluator": checks, ...}."""
+                 mm_samples: int = 10, progress: bool = True, lm_weights: str | None = None) -> dict:
+    """The t2m report: {"methods": {name: scores}, "evaluator": checks, ...}. Default methods: the
+    baselines, and "lm" when language-model weights exist."""
+    if methods is None:
+        methods = ("ground_truth", "tokenized", "retrieval") + (("lm",) if lm_available(lm_weights) else ())
     ctx = Context(load_split(data, split, limit), load_split(data, "train"), get_evaluator(weights, device), device)
+    ctx.cache.update(progress=progress, lm_weights=lm_weights)
     report = {"data": str(data), "split": split, "clips": len(ctx.test.clips), "prompt_kind": PROMPT_KIND,
               "pool": min(POOL, len(ctx.test.clips)), "methods": {}}
     for name in methods:

@@ -1,0 +1,209 @@
+"""`handmotion train lm`: the text-motion language model on corpus token grids and captions.
+
+Each step draws one task (by `mix`) and `batch` training clips, and builds (encoder ids, target ids):
+- t2m: "Generate S seconds of two-hand motion: <caption of a random kind>" -> <motion> grid </motion>
+- m2t: "Describe <focus> in this hand motion:" <motion> grid </motion> -> a caption of that kind
+- complete: "Given the <side> hand, generate the <other> hand:" <motion> grid with the other hand
+  masked </motion> -> the whole grid (at inference the given hand's codes are forced)
+- continue: "Continue this hand motion for S more seconds:" <motion> first part </motion> -> the rest
+The loss is cross-entropy over the target's own part of the vocabulary (motion targets: specials and
+motion ids; text targets: text ids), which is what constrained decoding samples from at inference.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import HandMotionError
+from ..eval.protocol import CAPTION_KINDS
+from ..models.lm import LMConfig, MotionVocab, build_lm, save_lm
+from ..models.prompts import FOCUS, TASKS, encode_prompt
+from ..models.tokenizer import load_tokenizer
+from .config import training_meta
+from .data import load_captions
+from .loop import LoopSettings, run_training
+from .tokens import TokenSet, load_tokens
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainLMConfig:
+    data: str = "data/corpus"
+    out: str = "runs/lm"
+    tokenizer: str = ""  # tokenizer weights folder ("": the shipped weights/tokenizer)
+    base_model: str = ""  # a local Hugging Face T5 checkpoint to start from ("": a fresh small T5)
+    # model (LMConfig fields; slots and codes come from the tokenizer)
+    d_model: int = 256
+    layers: int = 4
+    heads: int = 4
+    d_ff: int = 1024
+    dropout: float = 0.1
+    text_vocab: str = "minilm"
+    max_text_tokens: int = 128
+    # training
+    steps: int = 3000
+    batch: int = 32
+    lr: float = 5e-4
+    warmup: int = 200
+    weight_decay: float = 0.01
+    mix: str = "t2m=0.5,m2t=0.2,complete=0.2,continue=0.1"
+    seed: int = 0
+    eval_every: int = 500
+    save_every: int = 500
+    cpu: bool = False
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        self.task_mix()
+
+    def task_mix(self) -> dict[str, float]:
+        mix = {}
+        for part in self.mix.split(","):
+            name, _, weight = part.partition("=")
+            name = name.strip()
+            if name not in TASKS:
+                raise HandMotionError(f"mix: unknown task {name!r} (known: {', '.join(TASKS)})")
+            try:
+                mix[name] = float(weight)
+            except ValueError:
+                raise HandMotionError(f"mix: {part!r} is not task=weight") from None
+        total = sum(mix.values())
+        if total <= 0 or min(mix.values()) < 0:
+            raise HandMotionError("mix weights must be non-negative and not all zero")
+        return {k: v / total for k, v in mix.items()}
+
+    def model_config(self, slots: int, codes: int) -> LMConfig:
+        names = {f.name for f in fields(LMConfig)}
+        return LMConfig(**{k: v for k, v in asdict(self).items() if k in names}, slots=slots, codes=codes)
+
+
+def _pad(rows: list[np.ndarray], value: int) -> torch.Tensor:
+    out = np.full((len(rows), max(len(r) for r in rows)), value, dtype=np.int64)
+    for i, r in enumerate(rows):
+        out[i, :len(r)] = r
+    return torch.from_numpy(out)
+
+
+class TaskSampler:
+    """Batches of one task: {"input_ids", "attention_mask", "decoder_input_ids", "labels", "motion_target"}."""
+
+    def __init__(self, tokens: TokenSet, captions: dict[int, dict[str, list[str]]], lm_cfg: LMConfig, fps: float,
+                 stride: int, mix: dict[str, float], seed: int):
+        self.tokens, self.cfg, self.vocab = tokens, lm_cfg, lm_cfg.vocab()
+        self.tokenizer = lm_cfg.tokenizer()
+        self.captions = [captions[int(i)] for i in tokens.ids]
+        self.step_seconds = stride / fps
+        self.tasks, self.weights = list(mix), np.array(list(mix.values()))
+        self.rng = np.random.default_rng(seed)
+
+    def caption(self, caps: dict[str, list[str]], kind: str | None = None) -> tuple[str, str]:
+        kinds = [k for k in CAPTION_KINDS if caps.get(k)]
+        kind = kind if kind in kinds else kinds[self.rng.integers(len(kinds))]
+        return kind, caps[kind][self.rng.integers(len(caps[kind]))]
+
+    def example(self, task: str, i: int) -> tuple[np.ndarray, np.ndarray]:
+        grid, v, tok, n = self.tokens.grid(i), self.vocab, self.tokenizer, self.cfg.max_text_tokens
+        if task == "t2m":
+            _, text = self.caption(self.captions[i])
+            enc = encode_prompt(tok, v, "t2m", seconds=len(grid) * self.step_seconds, text=text, max_text_tokens=n)
+            return enc, v.motion_sequence(grid)
+        if task == "m2t":
+            kind, text = self.caption(self.captions[i])
+            enc = encode_prompt(tok, v, "m2t", codes=grid, focus=FOCUS[kind], max_text_tokens=n)
+            target = tok(text, truncation=True, max_length=n)["input_ids"][1:]  # drop [CLS], keep [SEP]
+            return enc, np.asarray(target, dtype=np.int64)
+        if task == "complete":
+            side = ("left", "right")[self.rng.integers(2)]
+            return encode_prompt(tok, v, "complete", codes=grid, given=side, max_text_tokens=n), v.motion_sequence(grid)
+        k = int(self.rng.integers(1, len(grid))) if len(grid) > 1 else 1
+        rest = grid[k:] if len(grid) > 1 else grid
+        enc = encode_prompt(tok, v, "continue", codes=grid[:k], seconds=len(rest) * self.step_seconds, max_text_tokens=n)
+        return enc, v.motion_sequence(rest)
+
+    def sample(self, batch: int, task: str | None = None) -> dict[str, torch.Tensor]:
+        task = task or self.tasks[self.rng.choice(len(self.tasks), p=self.weights)]
+        pairs = [self.example(task, int(i)) for i in self.rng.choice(len(self.tokens), size=batch)]
+        enc = _pad([e for e, _ in pairs], 0)
+        labels = _pad([t for _, t in pairs], -100)
+        dec = torch.cat([torch.zeros(len(pairs), 1, dtype=torch.long), labels[:, :-1].clamp_min(0)], 1)
+        return {"input_ids": enc, "attention_mask": (enc != 0).long(), "decoder_input_ids": dec, "labels": labels,
+                "motion_target": torch.tensor(task != "m2t")}
+
+
+class LMTrainer(nn.Module):
+    """Wraps the T5 so one forward returns the loss over the target's part of the vocabulary."""
+
+    def __init__(self, lm: nn.Module, vocab: MotionVocab):
+        super().__init__()
+        self.lm, self.vocab = lm, vocab
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        lm = self.lm
+        enc = lm.get_encoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        dec = lm.get_decoder()(input_ids=batch["decoder_input_ids"], encoder_hidden_states=enc,
+                               encoder_attention_mask=batch["attention_mask"]).last_hidden_state
+        if getattr(lm.config, "scale_decoder_outputs", lm.config.tie_word_embeddings):
+            dec = dec * (lm.config.d_model ** -0.5)
+        lo, hi = (self.vocab.text_size, self.vocab.size) if bool(batch["motion_target"]) else (0, self.vocab.text_size)
+        logits = dec @ lm.lm_head.weight[lo:hi].T
+        labels = batch["labels"]
+        target = torch.where(labels >= 0, labels - lo, torch.full_like(labels, -100))
+        loss = F.cross_entropy(logits.reshape(-1, hi - lo), target.reshape(-1), ignore_index=-100)
+        keep = target >= 0
+        acc = (logits.argmax(-1)[keep] == target[keep]).float().mean()
+        return loss, acc
+
+
+def lm_loss(model: LMTrainer, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    loss, acc = model(batch)
+    return loss, {"loss": loss.item(), "acc": acc.item()}
+
+
+@torch.no_grad()
+def validation_scores(model: LMTrainer, batches: dict[str, dict[str, torch.Tensor]]) -> dict[str, float]:
+    """Per task: loss and next-token accuracy on fixed validation batches."""
+    device = next(model.parameters()).device
+    out = {}
+    for task, batch in batches.items():
+        loss, acc = model({k: v.to(device) for k, v in batch.items()})
+        out[f"{task}_loss"], out[f"{task}_acc"] = float(loss), float(acc)
+    return out
+
+
+def train_lm(cfg: TrainLMConfig, progress: bool = True) -> LMTrainer:
+    """Train and save the language model to `cfg.out` (weights folder layout)."""
+    torch.manual_seed(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    tokenizer = load_tokenizer(cfg.tokenizer or None)
+    tcfg = tokenizer.cfg
+    lm_cfg = cfg.model_config(len(tcfg.slots), tcfg.codebook_size)
+    train = load_tokens(cfg.data, "train", tokenizer, progress)
+    try:
+        val = load_tokens(cfg.data, "val", tokenizer, progress)
+    except HandMotionError:
+        log.warning("%s has no val split; validating on training clips", cfg.data)
+        val = train
+    captions = load_captions(cfg.data, None)
+    mix = cfg.task_mix()
+    sampler = TaskSampler(train, captions, lm_cfg, tcfg.fps, tcfg.stride, mix, cfg.seed)
+    val_sampler = TaskSampler(val, captions, lm_cfg, tcfg.fps, tcfg.stride, mix, 12345)
+    val_batches = {task: val_sampler.sample(min(64, 4 * cfg.batch), task) for task in mix}
+    model = LMTrainer(build_lm(lm_cfg, cfg.base_model or None), lm_cfg.vocab())
+    log.info("language model: %.1fM parameters, vocabulary %d (%d text + specials + %d motion)",
+             sum(p.numel() for p in model.parameters()) / 1e6, lm_cfg.vocab().size, lm_cfg.vocab().text_size,
+             lm_cfg.slots * lm_cfg.codes)
+    settings = LoopSettings(steps=cfg.steps, lr=cfg.lr, warmup=cfg.warmup, weight_decay=cfg.weight_decay,
+                            eval_every=cfg.eval_every, save_every=cfg.save_every, cpu=cfg.cpu, threads=cfg.threads)
+    model = run_training(model, lm_loss, lambda: sampler.sample(cfg.batch), settings, Path(cfg.out),
+                         evaluate=lambda m: validation_scores(m, val_batches), progress=progress)
+    save_lm(model.lm, lm_cfg, cfg.out, meta={**training_meta(cfg), "tokenizer": tcfg.slot_names})
+    return model

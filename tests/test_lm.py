@@ -1,0 +1,259 @@
+"""The language model's vocabulary arithmetic, prompts, constrained decoding and weights, on a tiny T5."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from engine.errors import HandMotionError
+from engine.models.lm import LMConfig, MotionGridConstraint, MotionVocab, build_lm, generate_codes, load_lm, save_lm
+from engine.models.prompts import encode_prompt, prompt_text
+from engine.models.text import text_tokenizer
+
+TINY = LMConfig(d_model=32, layers=1, heads=2, d_ff=64, codes=8)
+
+
+def test_motion_ids_are_arithmetic_and_round_trip():
+    v = MotionVocab(text_size=100, slots=4, codes=8)
+    assert (v.bom, v.eom, v.masked, v.motion_offset, v.size) == (100, 101, 102, 103, 135)
+    codes = np.array([[0, 1, 2, 3], [7, 6, 5, 4]])
+    ids = v.to_ids(codes)
+    assert ids.tolist() == [103, 112, 121, 130, 110, 117, 124, 131]  # offset + slot * 8 + code
+    assert v.to_codes(ids).tolist() == codes.tolist()
+    assert v.motion_sequence(codes)[[0, -1]].tolist() == [v.bom, v.eom]
+    masked = v.to_ids(codes, masked=np.array([[True, True, False, False]] * 2))
+    assert masked.tolist()[:2] == [v.masked, v.masked]
+    for bad in (np.array([[0, 1, 2, 8]]), np.array([[0, 1, 2]])):
+        with pytest.raises(HandMotionError):
+            v.to_ids(bad)
+    with pytest.raises(HandMotionError, match="out of its slot"):
+        v.to_codes(np.array([103, 103, 121, 130]))  # slot 1 given a slot-0 id
+    with pytest.raises(HandMotionError, match="whole number"):
+        v.to_codes(ids[:5])
+
+
+def test_prompts_encode_text_then_motion_with_the_other_hand_masked():
+    tok = text_tokenizer()
+    v = TINY.vocab()
+    assert prompt_text("t2m", seconds=4, text="Wave.") == "Generate 4.0 seconds of two-hand motion: Wave."
+    with pytest.raises(HandMotionError, match="needs"):
+        prompt_text("t2m", text="Wave.")
+    codes = np.arange(8).reshape(2, 4) % 8
+    ids = encode_prompt(tok, v, "complete", codes, given="left")
+    body = ids[list(ids).index(v.bom) + 1:list(ids).index(v.eom)].reshape(2, 4)
+    assert (body[:, 2:] == v.masked).all()
+    assert (body[:, :2] == v.to_ids(codes).reshape(2, 4)[:, :2]).all()  # the given (left) hand is kept
+    assert ids[-1] == tok.sep_token_id
+    assert "right hand" in tok.decode(ids[:list(ids).index(v.bom)].tolist())
+    with pytest.raises(HandMotionError):
+        encode_prompt(tok, v, "complete", codes, given="middle")
+
+
+def test_constraint_allows_only_the_due_slot_then_the_end():
+    v = MotionVocab(100, 4, 8)
+    c = MotionGridConstraint(v, steps=2, forced=np.array([[-1, 5, -1, -1], [-1, -1, -1, -1]]))
+    assert c.length == 10
+    assert c.allowed(0) == (v.bom, v.bom + 1)
+    assert c.allowed(1) == v.slot_range(0)
+    assert c.allowed(2) == (v.slot_range(1)[0] + 5, v.slot_range(1)[0] + 6)  # forced code 5 in slot 1
+    assert c.allowed(8) == v.slot_range(3) and c.allowed(9) == (v.eom, v.eom + 1)
+    scores = torch.zeros(1, v.size)
+    out = c(torch.zeros(1, 2, dtype=torch.long), scores)  # decoder start + <motion>: slot 0 is due
+    lo, hi = v.slot_range(0)
+    assert torch.isfinite(out[0, lo:hi]).all() and torch.isinf(out[0, :lo]).all() and torch.isinf(out[0, hi:]).all()
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_untrained_model_still_generates_exact_grids(temperature):
+    torch.manual_seed(0)
+    model = build_lm(TINY).eval()
+    v = TINY.vocab()
+    prompt = encode_prompt(text_tokenizer(), v, "t2m", seconds=1.0, text="The right hand waves.")
+    forced = -np.ones((7, 4), dtype=np.int64)
+    forced[:, 0] = 3  # the left trajectory is given
+    grids = generate_codes(model, v, prompt, steps=7, samples=3, seed=1, temperature=temperature, top_k=5,
+                           forced=forced)
+    assert grids.shape == (3, 7, 4) and grids.min() >= 0 and grids.max() < 8
+    assert (grids[:, :, 0] == 3).all()
+    again = generate_codes(model, v, prompt, steps=7, samples=3, seed=1, temperature=temperature, top_k=5, forced=forced)
+    assert np.array_equal(grids, again)  # same seed, same grids
+    if temperature > 0:
+        assert len({g.tobytes() for g in grids}) > 1  # several variations per call
+
+
+def test_lm_weights_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = build_lm(TINY).eval()
+    save_lm(model, TINY, tmp_path / "lm")
+    loaded, cfg = load_lm(tmp_path / "lm")
+    assert cfg == TINY
+    ids = torch.tensor([[5, 6, 7, 102]])
+    dec = torch.tensor([[0, TINY.vocab().bom]])
+    assert torch.allclose(model(input_ids=ids, decoder_input_ids=dec).logits,
+                          loaded(input_ids=ids, decoder_input_ids=dec).logits, atol=1e-6)
+    with pytest.raises(HandMotionError, match="no weights"):
+        load_lm(tmp_path / "missing")
+
+
+def test_base_model_checkpoint_is_resized_for_motion_ids(tmp_path):
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    base = T5ForConditionalGeneration(T5Config(vocab_size=200, d_model=16, d_kv=8, d_ff=32, num_layers=1,
+                                               num_decoder_layers=1, num_heads=2, decoder_start_token_id=0))
+    base.save_pretrained(tmp_path / "base", safe_serialization=True)
+    model = build_lm(TINY, base_model=tmp_path / "base")
+    assert model.get_input_embeddings().num_embeddings == TINY.vocab().size
+    with pytest.raises(HandMotionError, match="not a local T5"):
+        build_lm(TINY, base_model=tmp_path / "nothing")
+
+
+# --- training ---------------------------------------------------------------------------------
+
+SAMPLE = __import__("pathlib").Path(__file__).resolve().parents[1] / "samples" / "corpus"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    import shutil
+
+    root = tmp_path_factory.mktemp("lm") / "corpus"
+    shutil.copytree(SAMPLE, root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def sampler(corpus):
+    from engine.models.tokenizer import load_tokenizer
+    from engine.train.data import load_captions
+    from engine.train.lm import TaskSampler
+    from engine.train.tokens import load_tokens
+
+    tok = load_tokenizer()
+    tokens = load_tokens(corpus, "train", tok)
+    cfg = dataclasses.replace(TINY, codes=tok.cfg.codebook_size)
+    return TaskSampler(tokens, load_captions(corpus, None), cfg, tok.cfg.fps, tok.cfg.stride,
+                       {"t2m": 1.0}, seed=0)
+
+
+def test_token_cache_matches_the_pipeline_and_is_reused(corpus, sampler):
+    from engine.eval.protocol import load_split
+    from engine.pipeline import tokenize
+
+    split = load_split(corpus, "train")
+    grid = sampler.tokens.grid(0)
+    assert np.array_equal(grid, tokenize(split.motion(0)).codes)  # corpus clips need no placement
+    cache = corpus / "cache" / "tokens_train.npz"
+    assert cache.exists()
+    stamp = cache.stat().st_mtime_ns
+    from engine.models.tokenizer import load_tokenizer
+    from engine.train.tokens import load_tokens
+
+    load_tokens(corpus, "train", load_tokenizer())
+    assert cache.stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize("task", ["t2m", "m2t", "complete", "continue"])
+def test_every_task_builds_shifted_targets_in_its_vocabulary(sampler, task):
+    v = sampler.vocab
+    b = sampler.sample(3, task)
+    labels, dec = b["labels"], b["decoder_input_ids"]
+    assert dec.shape == labels.shape and (dec[:, 0] == 0).all()
+    first = labels[0][labels[0] >= 0]
+    assert torch.equal(dec[0, 1:len(first)], first[:-1])  # decoder input = labels shifted right
+    if task == "m2t":
+        assert not bool(b["motion_target"]) and first.max() < v.text_size and first[-1] == 102  # text ending [SEP]
+    else:
+        assert bool(b["motion_target"]) and first[0] == v.bom and first[-1] == v.eom
+        assert len(first[1:-1]) % 4 == 0 and first[1:-1].min() >= v.motion_offset
+    if task == "complete":
+        assert (b["input_ids"] == v.masked).any()
+    assert (b["attention_mask"] == (b["input_ids"] != 0)).all()
+
+
+def test_train_lm_command_runs_and_saves_loadable_weights(corpus, tmp_path, capsys):
+    from engine.train.lm import TrainLMConfig
+    from tests.helpers import run_cli
+
+    out = tmp_path / "run"
+    code, text, _ = run_cli(capsys, "-q", "train", "lm", "--no-progress", f"data={corpus}", f"out={out}", "steps=3",
+                            "batch=2", "eval_every=3", "d_model=32", "layers=1", "heads=2", "d_ff=64", "threads=1")
+    assert code == 0 and "language model weights written" in text
+    model, cfg = load_lm(out)
+    assert cfg.codes == 512 and cfg.slots == 4  # taken from the tokenizer
+    log = (out / "train.log").read_text()
+    assert "val_t2m_loss" in log and "val_m2t_acc" in log
+    with pytest.raises(HandMotionError, match="unknown task"):
+        TrainLMConfig(mix="t2m=1,dance=1")
+
+
+# --- pipeline and commands ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory):
+    cfg = dataclasses.replace(TINY, codes=512)
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("tinylm") / "lm"
+    save_lm(build_lm(cfg).eval(), cfg, out)
+    return out
+
+
+@pytest.mark.parametrize("seconds,fps", [(1.0, 30.0), (0.5, 24.0), (2.3, 120.0), (0.05, 30.0)])
+def test_generate_meets_the_requested_duration_exactly(tiny_lm, seconds, fps):
+    from engine.pipeline import generate
+
+    motions = generate("The right hand waves.", seconds, fps, seed=3, samples=2, weights=tiny_lm, device="cpu")
+    assert len(motions) == 2
+    for m in motions:
+        assert m.fps == fps and m.n_frames == round(seconds * fps) + 1
+        assert m.duration == pytest.approx(round(seconds * fps) / fps)
+        assert m.sides == ["left", "right"]
+
+
+def test_generate_refuses_bad_requests(tiny_lm):
+    from engine.errors import MotionValueError
+    from engine.pipeline import generate
+
+    for kwargs in ({"text": " ", "seconds": 1.0}, {"text": "wave", "seconds": 0.0}, {"text": "wave", "seconds": 61.0},
+                   {"text": "wave", "seconds": float("nan")}):
+        with pytest.raises(MotionValueError):
+            generate(weights=tiny_lm, device="cpu", **kwargs)
+    mismatched = tiny_lm.parent / "mismatch"
+    cfg = dataclasses.replace(TINY, codes=8)
+    save_lm(build_lm(cfg), cfg, mismatched)
+    with pytest.raises(MotionValueError, match="tokenizer"):
+        generate("wave", 1.0, weights=mismatched, device="cpu")
+
+
+def test_generate_and_caption_commands(tiny_lm, tmp_path, capsys):
+    from engine.io import load_motion
+    from tests.helpers import run_cli
+
+    out = tmp_path / "wave.npz"
+    code, text, _ = run_cli(capsys, "-q", "generate", "The right hand waves.", "-o", str(out), "--seconds", "1",
+                            "--samples", "2", "--weights", str(tiny_lm), "--device", "cpu")
+    assert code == 0 and "wave_0.npz" in text and "wave_1.npz" in text
+    assert load_motion(tmp_path / "wave_1.npz").n_frames == 31
+    code, text, _ = run_cli(capsys, "-q", "caption", str(tmp_path / "wave_0.npz"), "--model", "lm", "--weights",
+                            str(tiny_lm), "--device", "cpu")
+    assert code == 0 and isinstance(text, str)
+    code, _, err = run_cli(capsys, "generate", "wave", "-o", str(out), "--samples", "0", "--weights", str(tiny_lm))
+    assert code == 2 and "--samples" in err
+    code, _, err = run_cli(capsys, "generate", "wave", "-o", str(out), "--weights", str(tmp_path / "none"))
+    assert code == 2 and "no weights" in err
+
+
+def test_eval_t2m_and_m2t_score_the_lm(tiny_lm, corpus, tmp_path, capsys):
+    from engine.eval.m2t import evaluate_m2t
+    from engine.eval.t2m import evaluate_t2m
+    from engine.models.weights import default_dir
+
+    evaluator = default_dir("evaluator")
+    t2m = evaluate_t2m(str(corpus), "train", ("ground_truth", "lm"), weights=str(evaluator), limit=4, mm_prompts=2,
+                       mm_samples=2, progress=False, lm_weights=str(tiny_lm))
+    assert t2m["methods"]["lm"]["length_error_frames"] == 0.0 and "multimodality" in t2m["methods"]["lm"]
+    m2t = evaluate_m2t(str(corpus), "train", ("lm",), ("script",), weights=str(evaluator), limit=4, progress=False,
+                       lm_weights=str(tiny_lm))
+    assert set(m2t["kinds"]["script"]["lm"]) >= {"bleu4", "rouge_l", "cider_d", "r_precision_top3"}
