@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import HandMotionError
+from .loop import LoopSettings
 
 T = TypeVar("T")
 
@@ -73,3 +74,22 @@ def training_meta(cfg: Any) -> dict:
     manifest = json.loads((Path(cfg.data) / "manifest.json").read_text())
     corpus = {k: manifest.get(k) for k in ("clips", "seed", "fps", "format_version")}
     return {"train": {**dataclasses.asdict(cfg), "data": Path(cfg.data).name, "out": Path(cfg.out).name}, "corpus": corpus}
+
+
+@dataclasses.dataclass
+class TrainRun(LoopSettings):
+    """Settings every `handmotion train` command shares: the loop's schedule (`LoopSettings`), the data,
+    the output folder, batch size and seed. Each model's config subclasses it, redeclaring a field only
+    to change its default."""
+
+    steps: int = 1000
+    lr: float = 3e-4
+    data: str = "data/corpus"
+    out: str = "runs/model"
+    batch: int = 64
+    seed: int = 0
+
+    def pick(self, cls: type[T], **extra: Any) -> T:
+        """An instance of dataclass `cls` from the fields of this config it has, plus `extra`."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in dataclasses.asdict(self).items() if k in names}, **extra)

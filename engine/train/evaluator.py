@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,16 +22,15 @@ from ..eval.distribution import r_precision
 from ..eval.evaluator import Evaluator, EvaluatorConfig, pad_clips, save_evaluator
 from ..eval.protocol import CAPTION_KINDS, POOL, PROMPT_KIND, pick_caption
 from ..models.tokenizer import MIRROR
-from .config import training_meta
+from .config import TrainRun, training_meta
 from .data import ClipSet, feature_stats, load_captions, load_clips
-from .loop import LoopSettings, run_training
+from .loop import run_training
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class TrainEvaluatorConfig:
-    data: str = "data/corpus"
+class TrainEvaluatorConfig(TrainRun):
     out: str = "runs/evaluator"
     # model (EvaluatorConfig fields)
     dim: int = 128
@@ -46,23 +45,14 @@ class TrainEvaluatorConfig:
     dropout: float = 0.1
     # training
     steps: int = 2000
-    batch: int = 64
-    lr: float = 3e-4
-    warmup: int = 200
     weight_decay: float = 0.01
     p_combine: float = 0.25
-    seed: int = 0
-    eval_every: int = 500
-    save_every: int = 500
-    cpu: bool = False
-    threads: int = 0
 
     def __post_init__(self) -> None:
         self.model_config()
 
     def model_config(self) -> EvaluatorConfig:
-        names = {f.name for f in fields(EvaluatorConfig)}
-        return EvaluatorConfig(**{k: v for k, v in asdict(self).items() if k in names})
+        return self.pick(EvaluatorConfig)
 
 
 class PairSampler:
@@ -137,9 +127,7 @@ def train_evaluator(cfg: TrainEvaluatorConfig, progress: bool = True) -> Evaluat
     log.info("evaluator: %.2fM trained parameters, %d train clips",
              sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6, len(train))
     sampler = PairSampler(model, train, captions, cfg.p_combine, cfg.seed)
-    settings = LoopSettings(steps=cfg.steps, lr=cfg.lr, warmup=cfg.warmup, weight_decay=cfg.weight_decay,
-                            eval_every=cfg.eval_every, save_every=cfg.save_every, cpu=cfg.cpu, threads=cfg.threads)
-    model = run_training(model, contrastive_loss, lambda: sampler.sample(cfg.batch), settings, Path(cfg.out),
+    model = run_training(model, contrastive_loss, lambda: sampler.sample(cfg.batch), cfg, Path(cfg.out),
                          evaluate=lambda m: validation_scores(m, val, captions), progress=progress)
     save_evaluator(model, cfg.out, meta=training_meta(cfg))
     return model

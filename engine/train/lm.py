@@ -13,7 +13,7 @@ motion ids; text targets: text ids), which is what constrained decoding samples 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,17 +26,16 @@ from ..eval.protocol import CAPTION_KINDS
 from ..models.lm import LMConfig, MotionVocab, build_lm, save_lm
 from ..models.prompts import FOCUS, TASKS, encode_prompt
 from ..models.tokenizer import load_tokenizer
-from .config import training_meta
+from .config import TrainRun, training_meta
 from .data import load_captions
-from .loop import LoopSettings, run_training
+from .loop import run_training
 from .tokens import TokenSet, load_tokens
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class TrainLMConfig:
-    data: str = "data/corpus"
+class TrainLMConfig(TrainRun):
     out: str = "runs/lm"
     tokenizer: str = ""  # tokenizer weights folder ("": the shipped weights/tokenizer)
     base_model: str = ""  # a local Hugging Face T5 checkpoint to start from ("": a fresh small T5)
@@ -52,14 +51,8 @@ class TrainLMConfig:
     steps: int = 3000
     batch: int = 32
     lr: float = 5e-4
-    warmup: int = 200
     weight_decay: float = 0.01
     mix: str = "t2m=0.5,m2t=0.2,complete=0.2,continue=0.1"
-    seed: int = 0
-    eval_every: int = 500
-    save_every: int = 500
-    cpu: bool = False
-    threads: int = 0
 
     def __post_init__(self) -> None:
         self.task_mix()
@@ -81,8 +74,7 @@ class TrainLMConfig:
         return {k: v / total for k, v in mix.items()}
 
     def model_config(self, slots: int, codes: int) -> LMConfig:
-        names = {f.name for f in fields(LMConfig)}
-        return LMConfig(**{k: v for k, v in asdict(self).items() if k in names}, slots=slots, codes=codes)
+        return self.pick(LMConfig, slots=slots, codes=codes)
 
 
 def _pad(rows: list[np.ndarray], value: int) -> torch.Tensor:
@@ -201,9 +193,7 @@ def train_lm(cfg: TrainLMConfig, progress: bool = True) -> LMTrainer:
     log.info("language model: %.1fM parameters, vocabulary %d (%d text + specials + %d motion)",
              sum(p.numel() for p in model.parameters()) / 1e6, lm_cfg.vocab().size, lm_cfg.vocab().text_size,
              lm_cfg.slots * lm_cfg.codes)
-    settings = LoopSettings(steps=cfg.steps, lr=cfg.lr, warmup=cfg.warmup, weight_decay=cfg.weight_decay,
-                            eval_every=cfg.eval_every, save_every=cfg.save_every, cpu=cfg.cpu, threads=cfg.threads)
-    model = run_training(model, lm_loss, lambda: sampler.sample(cfg.batch), settings, Path(cfg.out),
+    model = run_training(model, lm_loss, lambda: sampler.sample(cfg.batch), cfg, Path(cfg.out),
                          evaluate=lambda m: validation_scores(m, val_batches), progress=progress)
     save_lm(model.lm, lm_cfg, cfg.out, meta={**training_meta(cfg), "tokenizer": tcfg.slot_names})
     return model

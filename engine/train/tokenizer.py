@@ -11,7 +11,7 @@ Loss per batch of windows (B, T, 198):
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +23,9 @@ from ..models.kinematics import feature_rotmats, local_finger_joints, right_hand
 from ..models.tokenizer import MIRROR, POSE_DIMS, TRAJ_DIMS, HandTokenizer, TokenizerConfig, save_tokenizer
 from ..rotations import axis_angle_to_matrix
 from ..skeleton import SIDES, CanonicalHand
-from .config import training_meta
+from .config import TrainRun, training_meta
 from .data import WindowSampler, feature_stats, load_clips
-from .loop import LoopSettings, run_training
+from .loop import run_training
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,7 @@ HELD_OUT_ACTIONS = ("rock_on", "piano_arpeggio", "grasp_lateral", "knit")
 
 
 @dataclass
-class TrainTokenizerConfig:
-    data: str = "data/corpus"
+class TrainTokenizerConfig(TrainRun):
     out: str = "runs/tokenizer"
     # model (TokenizerConfig fields)
     layout: str = "shift"
@@ -51,10 +50,8 @@ class TrainTokenizerConfig:
     commitment: float = 0.02
     # training
     steps: int = 2500
-    batch: int = 64
     window: int = 64
     lr: float = 4e-4
-    warmup: int = 200
     w_velocity: float = 0.5
     w_fk: float = 0.1
     balance_parts: bool = True
@@ -62,18 +59,12 @@ class TrainTokenizerConfig:
     rigid_aug_shift: float = 0.1  # and shift them (uniform, up to this many metres per axis)
     aug_share: float = 0.5
     exclude_actions: tuple[str, ...] = HELD_OUT_ACTIONS
-    seed: int = 0
-    eval_every: int = 500
-    save_every: int = 500
-    cpu: bool = False
-    threads: int = 0
 
     def __post_init__(self) -> None:
         self.model_config()  # validates the model fields now, before any data is read
 
     def model_config(self) -> TokenizerConfig:
-        names = {f.name for f in fields(TokenizerConfig)}
-        return TokenizerConfig(**{k: v for k, v in asdict(self).items() if k in names})
+        return self.pick(TokenizerConfig)
 
 
 def _smooth_l1(pred: torch.Tensor, target: torch.Tensor, balance_parts: bool) -> torch.Tensor:
@@ -175,13 +166,11 @@ def train_tokenizer(cfg: TrainTokenizerConfig, progress: bool = True) -> HandTok
             batch = rigid_augment(batch, gen, cfg.rigid_aug_deg, cfg.rigid_aug_shift, cfg.aug_share)
         return batch
     val_windows = WindowSampler(val, cfg.window, seed=12345).sample(256)
-    settings = LoopSettings(steps=cfg.steps, lr=cfg.lr, warmup=cfg.warmup, eval_every=cfg.eval_every,
-                            save_every=cfg.save_every, cpu=cfg.cpu, threads=cfg.threads)
     model = run_training(
         model,
         lambda m, x: tokenizer_loss(m, x, cfg.w_velocity, cfg.w_fk, cfg.balance_parts),
         next_batch,
-        settings,
+        cfg,
         Path(cfg.out),
         evaluate=lambda m: validation_scores(m, val_windows),
         progress=progress,
