@@ -257,3 +257,34 @@ def test_eval_t2m_and_m2t_score_the_lm(tiny_lm, corpus, tmp_path, capsys):
     m2t = evaluate_m2t(str(corpus), "train", ("lm",), ("script",), weights=str(evaluator), limit=4, progress=False,
                        lm_weights=str(tiny_lm))
     assert set(m2t["kinds"]["script"]["lm"]) >= {"bleu4", "rouge_l", "cider_d", "r_precision_top3"}
+
+
+def test_geometric_loss_is_zero_at_the_truth_and_sends_gradients_to_the_logits(sampler):
+    from engine.models.tokenizer import load_tokenizer
+    from engine.train.lm import geometric_loss
+
+    tok = load_tokenizer()
+    v = sampler.vocab
+    b = sampler.sample(2, "t2m")
+    labels = b["labels"]
+    L = labels.shape[1]
+    width = v.size - v.text_size
+    truth = torch.full((2, L, width), -30.0)
+    idx = (labels - v.text_size).clamp_min(0)
+    truth.scatter_(2, idx[..., None], 30.0)  # the ground-truth id far likelier everywhere
+    assert geometric_loss(tok, v, truth, labels, tau=1.0, w_fk=1.0).item() == pytest.approx(0.0, abs=1e-6)
+    logits = torch.randn(2, L, width, requires_grad=True)
+    loss = geometric_loss(tok, v, logits, labels, tau=1.0, w_fk=1.0)
+    loss.backward()
+    assert loss.item() > 0 and logits.grad.abs().sum() > 0
+    assert logits.grad[:, 0].abs().sum() == 0  # <motion> and padding positions get no geometric gradient
+
+
+def test_train_lm_with_geometric_refinement(corpus, tmp_path, capsys):
+    from tests.helpers import run_cli
+
+    out = tmp_path / "geo"
+    code, _, _ = run_cli(capsys, "-q", "train", "lm", "--no-progress", f"data={corpus}", f"out={out}", "steps=2",
+                         "batch=2", "eval_every=2", "d_model=32", "layers=1", "heads=2", "d_ff=64", "threads=1",
+                         "w_geo=1.0", "mix=t2m=1")
+    assert code == 0 and (out / "model.safetensors").exists()

@@ -267,3 +267,15 @@ def test_rigid_augmentation_moves_both_hands_as_one_body():
         assert np.abs(dist(P) - dist(Q)).max() < 1e-4  # every distance within and between the hands kept
         assert np.linalg.norm(P - Q, axis=-1).mean() > 0.005  # and it did move
         torch.testing.assert_close(y[k][:, 6:96], x[k][:, 6:96])  # fingers untouched
+
+
+def test_decode_soft_of_one_hot_codes_is_decode():
+    from engine.models.tokenizer import load_tokenizer
+
+    model = load_tokenizer()
+    codes = torch.randint(0, model.cfg.codebook_size, (2, 5, len(model.cfg.slots)))
+    onehot = torch.nn.functional.one_hot(codes, model.cfg.codebook_size).float().requires_grad_(True)
+    out = model.decode_soft(onehot)
+    assert torch.equal(out, model.decode(codes))
+    out.sum().backward()
+    assert onehot.grad.abs().sum() > 0  # differentiable in the code probabilities

@@ -218,6 +218,19 @@ class HandTokenizer(nn.Module):
             latents.append(self._net(side, part).quantizer.lookup(codes[..., s]))
         return self.from_model_space(self._decode_latents(latents))
 
+    def codebook(self, slot: int) -> torch.Tensor:
+        """(codebook_size, code_dim): every code vector of slot `slot`, as `decode` looks them up."""
+        side, part = self.cfg.slots[slot]
+        q = self._net(side, part).quantizer
+        return q.lookup(torch.arange(self.cfg.codebook_size, device=self.mean.device)[None])[0]
+
+    def decode_soft(self, probs: torch.Tensor) -> torch.Tensor:
+        """Differentiable decode of code distributions (B, N, n_slots, codebook_size) -> raw features
+        (B, N * stride, 198): each slot's latent is the probability-weighted mix of its code vectors, so
+        one-hot rows give exactly `decode` of those codes."""
+        latents = [probs[..., s, :].to(self.mean.dtype) @ self.codebook(s) for s in range(len(self.cfg.slots))]
+        return self.from_model_space(self._decode_latents(latents))
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """(B, T, 198) raw -> {"features": raw reconstruction (B, T, 198), "normed": the same in
         model space (B, T, 2, 99), "codes": (B, N, n_slots), "aux": quantizer loss ()}."""

@@ -7,7 +7,8 @@ Each step draws one task (by `mix`) and `batch` training clips, and builds (enco
   masked </motion> -> the whole grid (at inference the given hand's codes are forced)
 - continue: "Continue this hand motion for S more seconds:" <motion> first part </motion> -> the rest
 The loss is cross-entropy over the target's own part of the vocabulary (motion targets: specials and
-motion ids; text targets: text ids), which is what constrained decoding samples from at inference.
+motion ids; text targets: text ids), which is what constrained decoding samples from at inference;
+with `w_geo` > 0, plus CLUTCH's geometric refinement on motion targets (`geometric_loss`).
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ import torch.nn.functional as F
 
 from ..errors import HandMotionError
 from ..eval.protocol import CAPTION_KINDS
-from ..models.lm import LMConfig, MotionVocab, build_lm, save_lm
+from ..features import HAND_DIM
+from ..models.kinematics import right_hand_joints
+from ..models.lm import SPECIALS, LMConfig, MotionVocab, build_lm, save_lm
 from ..models.prompts import FOCUS, TASKS, encode_prompt
-from ..models.tokenizer import load_tokenizer
+from ..models.tokenizer import MIRROR, HandTokenizer, load_tokenizer
 from .config import TrainRun, training_meta
 from .data import load_captions
 from .loop import run_training
@@ -53,6 +56,9 @@ class TrainLMConfig(TrainRun):
     lr: float = 5e-4
     weight_decay: float = 0.01
     mix: str = "t2m=0.5,m2t=0.2,complete=0.2,continue=0.1"
+    w_geo: float = 0.0  # CLUTCH geometric refinement weight (0: off); see `geometric_loss`
+    gumbel_tau: float = 1.0
+    w_geo_fk: float = 1.0  # inside it: FK joint L1 (cm) next to the 6D rotation L1
 
     def __post_init__(self) -> None:
         self.task_mix()
@@ -130,12 +136,51 @@ class TaskSampler:
                 "motion_target": torch.tensor(task != "m2t")}
 
 
-class LMTrainer(nn.Module):
-    """Wraps the T5 so one forward returns the loss over the target's part of the vocabulary."""
+def geometric_loss(tokenizer: HandTokenizer, vocab: MotionVocab, logits: torch.Tensor, labels: torch.Tensor,
+                   tau: float, w_fk: float) -> torch.Tensor:
+    """CLUTCH geometric refinement on motion targets. logits (B, L, text specials + motion) over the
+    sub-vocabulary starting at <motion>; labels (B, L) = <motion> ids </motion>, -100 padded.
 
-    def __init__(self, lm: nn.Module, vocab: MotionVocab):
+    Each body position's slot logits go through a straight-through Gumbel-softmax (hard one-hot forward,
+    soft gradient), the one-hot codes through the frozen tokenizer (`decode_soft`), and the decoded
+    features are compared with the decoded ground-truth codes: L1 on the 6D rotations plus `w_fk` x L1
+    on forward-kinematics joints (cm), over the frames of real steps."""
+    S, K = vocab.slots, vocab.codes
+    n = (labels.shape[1] - 2) // S
+    body = labels[:, 1:1 + n * S]
+    slot = torch.arange(n * S, device=labels.device) % S
+    lo = vocab.motion_offset + slot * K
+    valid = (body >= lo) & (body < lo + K)
+    gt = torch.where(valid, body - lo, torch.zeros_like(body))
+    motion_logits = logits[:, 1:1 + n * S, len(SPECIALS):].reshape(len(labels), n * S, S, K)
+    picked = motion_logits.gather(2, slot.view(1, -1, 1, 1).expand(len(labels), -1, 1, K)).squeeze(2)
+    onehot = F.gumbel_softmax(picked.float(), tau=tau, hard=True)
+    onehot = torch.where(valid[..., None], onehot, F.one_hot(gt, K).to(onehot))
+    pred = tokenizer.decode_soft(onehot.view(len(labels), n, S, K))
+    with torch.no_grad():
+        target = tokenizer.decode(gt.view(len(labels), n, S))
+    step_ok = valid.view(len(labels), n, S).all(-1)
+    frames = step_ok.repeat_interleave(tokenizer.cfg.stride, dim=1).to(pred)[..., None]  # (B, T, 1)
+    rot = torch.cat([torch.arange(h + 0, h + 96) for h in (0, HAND_DIM)]).to(labels.device)
+    denom = frames.sum().clamp_min(1.0)
+    rot_l1 = ((pred[..., rot] - target[..., rot]).abs() * frames).sum() / (denom * len(rot))
+    if not w_fk:
+        return rot_l1
+    joints = lambda x: torch.stack([right_hand_joints(x[..., :HAND_DIM] * MIRROR.to(x)),  # noqa: E731
+                                    right_hand_joints(x[..., HAND_DIM:])], dim=-3)
+    fk = ((joints(pred) - joints(target)).norm(dim=-1) * frames[..., None]).sum() / (denom * 42) * 100.0
+    return rot_l1 + w_fk * fk
+
+
+class LMTrainer(nn.Module):
+    """Wraps the T5 so one forward returns the loss over the target's part of the vocabulary (plus the
+    geometric refinement term on motion targets when a frozen tokenizer and `w_geo` are given)."""
+
+    def __init__(self, lm: nn.Module, vocab: MotionVocab, tokenizer: HandTokenizer | None = None,
+                 w_geo: float = 0.0, tau: float = 1.0, w_fk: float = 1.0):
         super().__init__()
-        self.lm, self.vocab = lm, vocab
+        self.lm, self.vocab, self.w_geo, self.tau, self.w_fk = lm, vocab, w_geo, tau, w_fk
+        self.tokenizer = [tokenizer] if tokenizer is not None else []  # a list: frozen, not a submodule
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         lm = self.lm
@@ -151,6 +196,9 @@ class LMTrainer(nn.Module):
         loss = F.cross_entropy(logits.reshape(-1, hi - lo), target.reshape(-1), ignore_index=-100)
         keep = target >= 0
         acc = (logits.argmax(-1)[keep] == target[keep]).float().mean()
+        if self.w_geo and self.tokenizer and lo == self.vocab.text_size:
+            tok = self.tokenizer[0].to(logits.device)
+            loss = loss + self.w_geo * geometric_loss(tok, self.vocab, logits, labels, self.tau, self.w_fk)
         return loss, acc
 
 
@@ -189,7 +237,9 @@ def train_lm(cfg: TrainLMConfig, progress: bool = True) -> LMTrainer:
     sampler = TaskSampler(train, captions, lm_cfg, tcfg.fps, tcfg.stride, mix, cfg.seed)
     val_sampler = TaskSampler(val, captions, lm_cfg, tcfg.fps, tcfg.stride, mix, 12345)
     val_batches = {task: val_sampler.sample(min(64, 4 * cfg.batch), task) for task in mix}
-    model = LMTrainer(build_lm(lm_cfg, cfg.base_model or None), lm_cfg.vocab())
+    tokenizer.requires_grad_(False)
+    model = LMTrainer(build_lm(lm_cfg, cfg.base_model or None), lm_cfg.vocab(), tokenizer, cfg.w_geo, cfg.gumbel_tau,
+                      cfg.w_geo_fk)
     log.info("language model: %.1fM parameters, vocabulary %d (%d text + specials + %d motion)",
              sum(p.numel() for p in model.parameters()) / 1e6, lm_cfg.vocab().size, lm_cfg.vocab().text_size,
              lm_cfg.slots * lm_cfg.codes)
