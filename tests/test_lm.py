@@ -288,3 +288,23 @@ def test_train_lm_with_geometric_refinement(corpus, tmp_path, capsys):
                          "batch=2", "eval_every=2", "d_model=32", "layers=1", "heads=2", "d_ff=64", "threads=1",
                          "w_geo=1.0", "mix=t2m=1")
     assert code == 0 and (out / "model.safetensors").exists()
+
+
+def test_train_lm_phases_chain_with_init_from(corpus, tmp_path, capsys):
+    from tests.helpers import run_cli
+
+    tiny = ("batch=2", "d_model=32", "layers=1", "heads=2", "d_ff=64", "threads=1", "--no-progress")
+    pre = tmp_path / "pre"
+    assert run_cli(capsys, "-q", "train", "lm", f"data={corpus}", f"out={pre}", "steps=2", "eval_every=2",
+                   "mix=continue=0.5,complete=0.5", *tiny)[0] == 0
+    inst = tmp_path / "inst"
+    code, _, _ = run_cli(capsys, "-q", "train", "lm", f"data={corpus}", f"out={inst}", "steps=1", "eval_every=1",
+                         f"init_from={pre}", "d_model=64", "batch=2", "threads=1", "--no-progress")
+    assert code == 0
+    first, _ = load_lm(pre)
+    second, cfg = load_lm(inst)
+    assert cfg.d_model == 32  # the earlier run's model config wins over d_model=64
+    assert not torch.equal(first.shared.weight, second.shared.weight)  # and it trained on
+    code, _, err = run_cli(capsys, "train", "lm", f"data={corpus}", f"out={tmp_path / 'x'}", f"init_from={pre}",
+                           f"base_model={pre}", *tiny)
+    assert code == 2 and "either init_from or base_model" in err

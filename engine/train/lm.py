@@ -9,6 +9,10 @@ Each step draws one task (by `mix`) and `batch` training clips, and builds (enco
 The loss is cross-entropy over the target's own part of the vocabulary (motion targets: specials and
 motion ids; text targets: text ids), which is what constrained decoding samples from at inference;
 with `w_geo` > 0, plus CLUTCH's geometric refinement on motion targets (`geometric_loss`).
+
+CLUTCH's three phases are three runs chained with `init_from`: motion-only pretraining
+(`mix=continue=0.5,complete=0.5`), instruction tuning on every task, then geometric refinement
+(`w_geo` > 0).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from ..errors import HandMotionError
 from ..eval.protocol import CAPTION_KINDS
 from ..features import HAND_DIM
 from ..models.kinematics import right_hand_joints
-from ..models.lm import SPECIALS, LMConfig, MotionVocab, build_lm, save_lm
+from ..models.lm import SPECIALS, LMConfig, MotionVocab, build_lm, load_lm, save_lm
 from ..models.prompts import FOCUS, TASKS, encode_prompt
 from ..models.tokenizer import MIRROR, HandTokenizer, load_tokenizer
 from .config import TrainRun, training_meta
@@ -42,6 +46,7 @@ class TrainLMConfig(TrainRun):
     out: str = "runs/lm"
     tokenizer: str = ""  # tokenizer weights folder ("": the shipped weights/tokenizer)
     base_model: str = ""  # a local Hugging Face T5 checkpoint to start from ("": a fresh small T5)
+    init_from: str = ""  # an earlier `train lm` output to continue from as a new phase (its model config wins)
     # model (LMConfig fields; slots and codes come from the tokenizer)
     d_model: int = 256
     layers: int = 4
@@ -218,14 +223,28 @@ def validation_scores(model: LMTrainer, batches: dict[str, dict[str, torch.Tenso
     return out
 
 
+def _initial_model(cfg: TrainLMConfig, slots: int, codes: int):
+    """(T5, LMConfig): an earlier run's weights (`init_from`), a local checkpoint, or a fresh model."""
+    if not cfg.init_from:
+        lm_cfg = cfg.model_config(slots, codes)
+        return build_lm(lm_cfg, cfg.base_model or None), lm_cfg
+    if cfg.base_model:
+        raise HandMotionError("give either init_from or base_model, not both")
+    lm, lm_cfg = load_lm(cfg.init_from)
+    if (lm_cfg.slots, lm_cfg.codes) != (slots, codes):
+        raise HandMotionError(f"{cfg.init_from} speaks another tokenizer's codes")
+    log.info("continuing from %s", cfg.init_from)
+    return lm.train(), lm_cfg
+
+
 def train_lm(cfg: TrainLMConfig, progress: bool = True) -> LMTrainer:
     """Train and save the language model to `cfg.out` (weights folder layout)."""
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    tokenizer = load_tokenizer(cfg.tokenizer or None)
+    tokenizer = load_tokenizer(cfg.tokenizer or None).requires_grad_(False)
     tcfg = tokenizer.cfg
-    lm_cfg = cfg.model_config(len(tcfg.slots), tcfg.codebook_size)
+    lm, lm_cfg = _initial_model(cfg, len(tcfg.slots), tcfg.codebook_size)
     train = load_tokens(cfg.data, "train", tokenizer, progress)
     try:
         val = load_tokens(cfg.data, "val", tokenizer, progress)
@@ -237,9 +256,7 @@ def train_lm(cfg: TrainLMConfig, progress: bool = True) -> LMTrainer:
     sampler = TaskSampler(train, captions, lm_cfg, tcfg.fps, tcfg.stride, mix, cfg.seed)
     val_sampler = TaskSampler(val, captions, lm_cfg, tcfg.fps, tcfg.stride, mix, 12345)
     val_batches = {task: val_sampler.sample(min(64, 4 * cfg.batch), task) for task in mix}
-    tokenizer.requires_grad_(False)
-    model = LMTrainer(build_lm(lm_cfg, cfg.base_model or None), lm_cfg.vocab(), tokenizer, cfg.w_geo, cfg.gumbel_tau,
-                      cfg.w_geo_fk)
+    model = LMTrainer(lm, lm_cfg.vocab(), tokenizer, cfg.w_geo, cfg.gumbel_tau, cfg.w_geo_fk)
     log.info("language model: %.1fM parameters, vocabulary %d (%d text + specials + %d motion)",
              sum(p.numel() for p in model.parameters()) / 1e6, lm_cfg.vocab().size, lm_cfg.vocab().text_size,
              lm_cfg.slots * lm_cfg.codes)
