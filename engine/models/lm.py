@@ -93,10 +93,10 @@ class MotionVocab:
 
 @dataclass
 class LMConfig:
-    d_model: int = 256
-    layers: int = 4  # encoder and decoder each
+    d_model: int = 192
+    layers: int = 3  # encoder and decoder each
     heads: int = 4
-    d_ff: int = 1024
+    d_ff: int = 768
     dropout: float = 0.1
     text_vocab: str = "minilm"  # or the path of a local Hugging Face checkpoint (its tokenizer)
     slots: int = 4
