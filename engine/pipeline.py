@@ -216,4 +216,5 @@ def caption_lm(motion: HandMotion, kind: str = "script", weights: str | Path | N
     out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_tokens, do_sample=False,
                          num_beams=1, logits_processor=LogitsProcessorList([TextOnly(vocab.text_size)]),
                          eos_token_id=end, pad_token_id=0)
-    return text_tok.decode(out[0].tolist(), skip_special_tokens=True).strip()
+    new = out[0] if model.config.is_encoder_decoder else out[0, ids.shape[1]:]  # decoder-only: after the prompt
+    return text_tok.decode(new.tolist(), skip_special_tokens=True).strip()

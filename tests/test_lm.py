@@ -106,7 +106,7 @@ def test_base_model_checkpoint_is_resized_for_motion_ids(tmp_path):
     base.save_pretrained(tmp_path / "base", safe_serialization=True)
     model = build_lm(TINY, base_model=tmp_path / "base")
     assert model.get_input_embeddings().num_embeddings == TINY.vocab().size
-    with pytest.raises(HandMotionError, match="not a local T5"):
+    with pytest.raises(HandMotionError, match="not a local t5 checkpoint"):
         build_lm(TINY, base_model=tmp_path / "nothing")
 
 
@@ -308,3 +308,36 @@ def test_train_lm_phases_chain_with_init_from(corpus, tmp_path, capsys):
     code, _, err = run_cli(capsys, "train", "lm", f"data={corpus}", f"out={tmp_path / 'x'}", f"init_from={pre}",
                            f"base_model={pre}", *tiny)
     assert code == 2 and "either init_from or base_model" in err
+
+
+def test_decoder_only_option_trains_generates_and_captions(corpus, tmp_path, capsys):
+    from engine.pipeline import caption_lm, generate
+    from tests.helpers import run_cli
+
+    out = tmp_path / "dec"
+    code, _, _ = run_cli(capsys, "-q", "train", "lm", "--no-progress", f"data={corpus}", f"out={out}", "steps=2",
+                         "batch=2", "eval_every=2", "arch=decoder", "d_model=32", "layers=1", "heads=2", "d_ff=64",
+                         "threads=1", "w_geo=0.5")
+    assert code == 0
+    model, cfg = load_lm(out)
+    assert cfg.arch == "decoder" and not model.config.is_encoder_decoder
+    motions = generate("Both hands clap.", 0.7, 24.0, seed=2, samples=2, weights=out, device="cpu")
+    assert [m.n_frames for m in motions] == [round(0.7 * 24) + 1] * 2
+    assert isinstance(caption_lm(motions[0], "semantic", out, device="cpu", max_tokens=5), str)
+    with pytest.raises(HandMotionError, match="arch"):
+        LMConfig(arch="rnn")
+
+
+def test_decoder_only_states_line_up_with_targets(sampler):
+    from engine.train.lm import LMTrainer
+
+    cfg = dataclasses.replace(sampler.cfg, arch="decoder")
+    model = LMTrainer(build_lm(cfg).eval(), cfg.vocab())
+    b = sampler.sample(3, "t2m")
+    states = model.target_states(b)
+    assert states.shape[:2] == b["labels"].shape
+    # row 0 alone gives the same states for its own targets (no leakage from other rows' padding)
+    one = {k: (v[:1] if v.dim() else v) for k, v in b.items()}
+    n = int((b["labels"][0] >= 0).sum())
+    alone = model.target_states({**one, "input_ids": one["input_ids"][:, :int(one["attention_mask"].sum())]})
+    assert torch.allclose(states[0, :n], alone[0, :n], atol=1e-5)

@@ -1,5 +1,7 @@
-"""The language model over text and motion tokens (CLUTCH-style T5 encoder-decoder), its vocabulary,
-and constrained generation of motion token grids.
+"""The language model over text and motion tokens, its vocabulary, and constrained generation of
+motion token grids. Architectures (`LMConfig.arch`): "t5", a T5 encoder-decoder as in CLUTCH (the
+default; the prompt goes to the encoder), or "decoder", a Llama-style decoder-only model (the prompt
+is the prefix of one sequence).
 
 Vocabulary (`MotionVocab`): the text tokenizer's ids first (default: the MiniLM WordPiece vocabulary
 of engine/models/text.py, or a `--base-model` checkpoint's own), then three specials, then the motion
@@ -91,8 +93,12 @@ class MotionVocab:
         return np.r_[self.bom, self.to_ids(codes), self.eom].astype(np.int64)
 
 
+ARCHS = ("t5", "decoder")
+
+
 @dataclass
 class LMConfig:
+    arch: str = "t5"
     d_model: int = 192
     layers: int = 3  # encoder and decoder each
     heads: int = 4
@@ -102,6 +108,14 @@ class LMConfig:
     slots: int = 4
     codes: int = 512
     max_text_tokens: int = 128
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise HandMotionError(f"arch must be one of {', '.join(ARCHS)}, not {self.arch!r}")
+
+    @property
+    def decoder_only(self) -> bool:
+        return self.arch == "decoder"
 
     def vocab(self) -> MotionVocab:
         return MotionVocab(len(self.tokenizer()), self.slots, self.codes)
@@ -116,32 +130,44 @@ class LMConfig:
         return AutoTokenizer.from_pretrained(self.text_vocab, local_files_only=True)
 
 
-def build_lm(cfg: LMConfig, base_model: str | Path | None = None):
-    """A T5ForConditionalGeneration over `cfg.vocab()`: a small fresh T5 from `cfg`, or a local
-    checkpoint (`base_model`, safetensors) with its embeddings resized for the specials and motion ids."""
-    from transformers import T5Config, T5ForConditionalGeneration
+def _model_classes(arch: str):
+    from transformers import LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
 
+    return (T5Config, T5ForConditionalGeneration) if arch == "t5" else (LlamaConfig, LlamaForCausalLM)
+
+
+def build_lm(cfg: LMConfig, base_model: str | Path | None = None):
+    """The model over `cfg.vocab()`: a small fresh one from `cfg`, or a local checkpoint of the same
+    architecture (`base_model`, safetensors) with its embeddings resized for the specials and motion ids."""
+    config_cls, model_cls = _model_classes(cfg.arch)
     vocab = cfg.vocab()
     if base_model:
         try:
-            model = T5ForConditionalGeneration.from_pretrained(str(base_model), local_files_only=True, use_safetensors=True)
+            model = model_cls.from_pretrained(str(base_model), local_files_only=True, use_safetensors=True)
         except (OSError, ValueError) as exc:
-            raise HandMotionError(f"{base_model}: not a local T5 checkpoint with safetensors weights ({exc})") from None
+            raise HandMotionError(f"{base_model}: not a local {cfg.arch} checkpoint with safetensors weights ({exc})"
+                                  ) from None
         model.resize_token_embeddings(vocab.size)
         return model
-    t5 = T5Config(vocab_size=vocab.size, d_model=cfg.d_model, d_kv=cfg.d_model // cfg.heads, d_ff=cfg.d_ff,
-                  num_layers=cfg.layers, num_decoder_layers=cfg.layers, num_heads=cfg.heads,
-                  dropout_rate=cfg.dropout, feed_forward_proj="gated-gelu", tie_word_embeddings=True,
-                  pad_token_id=0, eos_token_id=vocab.eom, decoder_start_token_id=0)
-    return T5ForConditionalGeneration(t5)
+    if cfg.decoder_only:
+        config = config_cls(vocab_size=vocab.size, hidden_size=cfg.d_model, intermediate_size=cfg.d_ff,
+                            num_hidden_layers=2 * cfg.layers, num_attention_heads=cfg.heads,
+                            max_position_embeddings=4096, tie_word_embeddings=True, pad_token_id=0,
+                            eos_token_id=vocab.eom, bos_token_id=None, attention_dropout=cfg.dropout)
+    else:
+        config = config_cls(vocab_size=vocab.size, d_model=cfg.d_model, d_kv=cfg.d_model // cfg.heads, d_ff=cfg.d_ff,
+                            num_layers=cfg.layers, num_decoder_layers=cfg.layers, num_heads=cfg.heads,
+                            dropout_rate=cfg.dropout, feed_forward_proj="gated-gelu", tie_word_embeddings=True,
+                            pad_token_id=0, eos_token_id=vocab.eom, decoder_start_token_id=0)
+    return model_cls(config)
 
 
 class MotionGridConstraint(LogitsProcessor):
     """Constrain decoding to <motion>, `steps` x slots motion ids, </motion>.
 
     `forced` (steps, slots) int: a code to emit at that position, or -1 where the model chooses
-    (hand completion fixes the given hand's codes). `prefix` is the decoder length before generation
-    (1: the decoder start token).
+    (hand completion fixes the given hand's codes). `prefix` is the sequence length before generation
+    (T5: 1, the decoder start token; decoder-only: the prompt's length).
     """
 
     def __init__(self, vocab: MotionVocab, steps: int, forced: np.ndarray | None = None, prefix: int = 1):
@@ -190,31 +216,30 @@ class TextOnly(LogitsProcessor):
 
 
 def save_lm(model, cfg: LMConfig, directory: str | Path, meta: dict | None = None) -> None:
-    """config.json (LMConfig + the T5 config) + model.safetensors."""
+    """config.json (LMConfig + the Hugging Face model config under "hf") + model.safetensors."""
     state, seen = {}, set()
     for k, v in model.state_dict().items():  # tied embeddings are one tensor: keep its first name only
         if v.data_ptr() not in seen:
             seen.add(v.data_ptr())
             state[k] = v
-    save_weights(directory, {"component": "lm", **asdict(cfg), "t5": model.config.to_dict()}, state, None, meta)
+    save_weights(directory, {"component": "lm", **asdict(cfg), "hf": model.config.to_dict()}, state, None, meta)
 
 
 def load_lm(directory: str | Path | None = None, device: str | torch.device = "cpu"):
     """(model in eval mode, LMConfig) from a weights folder (default: the shipped `weights/lm`)."""
-    from transformers import T5Config, T5ForConditionalGeneration
-
     directory = Path(directory) if directory else default_dir("lm")
     config, state, _ = load_weights(directory)
     if config.pop("component", None) != "lm":
         raise HandMotionError(f"{directory}: not language-model weights")
-    t5 = config.pop("t5", None)
-    if t5 is None:
-        raise HandMotionError(f"{directory}/config.json: no \"t5\" model config")
+    hf = config.pop("hf", None)
+    if hf is None:
+        raise HandMotionError(f"{directory}/config.json: no \"hf\" model config")
     names = {f.name for f in fields(LMConfig)}
     cfg = LMConfig(**{k: v for k, v in config.items() if k in names})
-    model = T5ForConditionalGeneration(T5Config.from_dict(t5))
+    config_cls, model_cls = _model_classes(cfg.arch)
+    model = model_cls(config_cls.from_dict(hf))
     missing, unexpected = model.load_state_dict(state, strict=False)
-    tied = {"lm_head.weight", "encoder.embed_tokens.weight", "decoder.embed_tokens.weight"}
+    tied = {"lm_head.weight", "encoder.embed_tokens.weight", "decoder.embed_tokens.weight", "model.embed_tokens.weight"}
     if unexpected or [k for k in missing if k not in tied]:
         raise HandMotionError(f"{directory}: weights do not match the model config")
     if model.config.tie_word_embeddings:
@@ -232,9 +257,11 @@ def generate_codes(model, vocab: MotionVocab, prompt: np.ndarray, steps: int, sa
 
     if temperature < 0 or not 0 < top_p <= 1 or top_k < 0:
         raise HandMotionError("temperature must be >= 0, top_p in (0, 1], top_k >= 0")
-    constraint = MotionGridConstraint(vocab, steps, forced)
+    prompt = np.asarray(prompt, dtype=np.int64)
+    prefix = len(prompt) if not model.config.is_encoder_decoder else 1
+    constraint = MotionGridConstraint(vocab, steps, forced, prefix)
     device = next(model.parameters()).device
-    ids = torch.as_tensor(np.asarray(prompt, dtype=np.int64)[None], device=device)
+    ids = torch.as_tensor(prompt[None], device=device)
     torch.manual_seed(seed)
     sample = temperature > 0
     kwargs = {"do_sample": True, "temperature": temperature, "top_k": top_k or None, "top_p": top_p} if sample else \
@@ -243,6 +270,6 @@ def generate_codes(model, vocab: MotionVocab, prompt: np.ndarray, steps: int, sa
                          num_return_sequences=samples if sample else 1, num_beams=1,
                          logits_processor=LogitsProcessorList([constraint]), pad_token_id=0,
                          eos_token_id=vocab.eom, **kwargs)
-    body = out[:, 2:2 + steps * vocab.slots].cpu().numpy()  # after the start token and <motion>
+    body = out[:, prefix + 1:prefix + 1 + steps * vocab.slots].cpu().numpy()  # after the prefix and <motion>
     grids = np.stack([vocab.to_codes(row) for row in body])
     return grids if sample else np.repeat(grids, samples, axis=0)

@@ -48,6 +48,7 @@ class TrainLMConfig(TrainRun):
     base_model: str = ""  # a local Hugging Face T5 checkpoint to start from ("": a fresh small T5)
     init_from: str = ""  # an earlier `train lm` output to continue from as a new phase (its model config wins)
     # model (LMConfig fields; slots and codes come from the tokenizer)
+    arch: str = "t5"  # "t5" (encoder-decoder, CLUTCH) or "decoder" (decoder-only, 2 x layers deep)
     d_model: int = 192  # sized for two CPU cores: about 1.6 s a step at batch 16, 2000 steps in under an hour
     layers: int = 3
     heads: int = 4
@@ -187,13 +188,33 @@ class LMTrainer(nn.Module):
         self.lm, self.vocab, self.w_geo, self.tau, self.w_fk = lm, vocab, w_geo, tau, w_fk
         self.tokenizer = [tokenizer] if tokenizer is not None else []  # a list: frozen, not a submodule
 
+    def target_states(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, L_target, d): the hidden state that predicts each target token."""
+        lm = self.lm
+        if lm.config.is_encoder_decoder:
+            enc = lm.get_encoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+            dec = lm.get_decoder()(input_ids=batch["decoder_input_ids"], encoder_hidden_states=enc,
+                                   encoder_attention_mask=batch["attention_mask"]).last_hidden_state
+            if getattr(lm.config, "scale_decoder_outputs", lm.config.tie_word_embeddings):
+                dec = dec * (lm.config.d_model ** -0.5)
+            return dec
+        # decoder-only: one sequence per row, prompt then target (right-padded); the state at position
+        # prompt + j - 1 predicts target token j
+        prompt_len = batch["attention_mask"].sum(1)
+        labels = batch["labels"]
+        target_len = (labels >= 0).sum(1)
+        seq = torch.zeros(len(labels), int((prompt_len + target_len).max()), dtype=torch.long, device=labels.device)
+        for i in range(len(labels)):
+            p, t = int(prompt_len[i]), int(target_len[i])
+            seq[i, :p], seq[i, p:p + t] = batch["input_ids"][i, :p], labels[i, :t]
+        hidden = lm.model(input_ids=seq, attention_mask=(seq != 0).long()).last_hidden_state
+        idx = (prompt_len[:, None] - 1 + torch.arange(labels.shape[1], device=labels.device)[None]).clamp(
+            max=seq.shape[1] - 1)
+        return hidden.gather(1, idx[..., None].expand(-1, -1, hidden.shape[-1]))
+
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         lm = self.lm
-        enc = lm.get_encoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-        dec = lm.get_decoder()(input_ids=batch["decoder_input_ids"], encoder_hidden_states=enc,
-                               encoder_attention_mask=batch["attention_mask"]).last_hidden_state
-        if getattr(lm.config, "scale_decoder_outputs", lm.config.tie_word_embeddings):
-            dec = dec * (lm.config.d_model ** -0.5)
+        dec = self.target_states(batch)
         lo, hi = (self.vocab.text_size, self.vocab.size) if bool(batch["motion_target"]) else (0, self.vocab.text_size)
         logits = dec @ lm.lm_head.weight[lo:hi].T
         labels = batch["labels"]
