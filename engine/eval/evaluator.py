@@ -128,10 +128,12 @@ class TextEncoder(nn.Module):
         self.head = nn.Linear(cfg.text_width, cfg.dim)
 
     def load_minilm_table(self) -> None:
-        from safetensors.torch import load_file
+        from safetensors import safe_open
 
-        state = load_file(str(minilm_dir() / "model.safetensors"))
-        table = state.get(MINILM_EMBEDDING, state.get("bert." + MINILM_EMBEDDING))
+        with safe_open(str(minilm_dir() / "model.safetensors"), framework="pt") as f:  # that one tensor only
+            names = set(f.keys())
+            name = next((k for k in (MINILM_EMBEDDING, "bert." + MINILM_EMBEDDING) if k in names), None)
+            table = f.get_tensor(name) if name else None
         if table is None or table.shape != self.table.shape:
             raise HandMotionError(f"{minilm_dir()}: no word-embedding table of shape {tuple(self.table.shape)}")
         self.table.copy_(table)

@@ -37,10 +37,13 @@ PARAPHRASES: tuple[tuple[str, str], ...] = (
 )
 
 
-def retrieval_scores(evaluator: Evaluator, split: Split, prompts=PARAPHRASES, k: int = 10) -> dict:
+def retrieval_scores(evaluator: Evaluator, split: Split, prompts=PARAPHRASES, k: int = 10,
+                     motion: np.ndarray | None = None) -> dict:
     """{"precision_at_10", "first_hit_rank" (mean, 1 = best), "per_prompt": [...]} over the prompts whose
-    action occurs in the split."""
-    motion = evaluator.encode_features([split.clips.clip(i) for i in range(len(split.clips))]).cpu().numpy()
+    action occurs in the split. `motion`: the split's clip embeddings (n, dim) in split order, if already
+    computed."""
+    if motion is None:
+        motion = evaluator.encode_features([split.clips.clip(i) for i in range(len(split.clips))]).cpu().numpy()
     text = evaluator.encode_text([p for p, _ in prompts]).cpu().numpy()
     rows = []
     for (prompt, action), t in zip(prompts, text):

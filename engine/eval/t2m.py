@@ -106,6 +106,17 @@ def clip_contacts(x: np.ndarray, fps: float) -> np.ndarray:
     return motion_contacts(features_to_motion(x, fps)).any(0)
 
 
+def real_embeddings(ctx: Context, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
+    """(order, embeddings): the split's clips shuffled by `seed` (the R-Precision pools) and their
+    evaluator embeddings (n, dim) in that order, computed once per context."""
+    key = ("real_emb", seed)
+    if key not in ctx.cache:
+        order = np.random.default_rng(seed).permutation(len(ctx.test.clips))
+        emb = ctx.evaluator.encode_features([ctx.test.clips.clip(i) for i in order]).cpu().numpy()
+        ctx.cache[key] = (order, emb)
+    return ctx.cache[key]
+
+
 def score_method(ctx: Context, name: str, mm_prompts: int = 100, mm_samples: int = 10, seed: int = SEED,
                  progress: bool = False) -> dict:
     """All t2m scores of one method on ctx.test."""
@@ -115,10 +126,9 @@ def score_method(ctx: Context, name: str, mm_prompts: int = 100, mm_samples: int
     lengths = [int(v) for v in split.clips.lengths()]
     gen = GENERATORS[name]
     motions = [s[0] for s in gen(ctx, prompts, lengths, 1, seed)]
-    order = np.random.default_rng(seed).permutation(n)
+    order, real_emb = real_embeddings(ctx, seed)
     text_emb = ev.encode_text([prompts[i] for i in order]).cpu().numpy()
     gen_emb = ev.encode_features([motions[i] for i in order]).cpu().numpy()
-    real_emb = ctx.cache.setdefault("real_emb", ev.encode_features([split.clips.clip(i) for i in order]).cpu().numpy())
     top = r_precision(text_emb, gen_emb, POOL)
     contacts_gen = np.stack([clip_contacts(m, split.fps) for m in tqdm(motions, desc=f"contacts {name}", disable=not progress)])
     if "real_contacts" not in ctx.cache:
@@ -139,9 +149,8 @@ def score_method(ctx: Context, name: str, mm_prompts: int = 100, mm_samples: int
 
 def kind_retrieval(ctx: Context, seed: int = SEED) -> dict[str, list[float]]:
     """R-Precision top-1/2/3 of the real clips against one caption of each kind (pools of 32)."""
-    split, n = ctx.test, len(ctx.test.clips)
-    order = np.random.default_rng(seed).permutation(n)
-    motion = ctx.evaluator.encode_features([split.clips.clip(i) for i in order]).cpu().numpy()
+    split = ctx.test
+    order, motion = real_embeddings(ctx, seed)
     out = {}
     for kind in CAPTION_KINDS:
         try:
@@ -158,9 +167,7 @@ def evaluator_checks(ctx: Context, seed: int = SEED) -> dict:
     noise of NOISE_LEVELS standard deviations added to every feature."""
     rng = np.random.default_rng(seed)
     n = len(ctx.test.clips)
-    real = ctx.cache.get("real_emb")
-    if real is None:
-        real = ctx.evaluator.encode_features([ctx.test.clips.clip(i) for i in range(n)]).cpu().numpy()
+    _, real = real_embeddings(ctx, seed)
     k = min(len(ctx.train.clips), max(n, 1000))
     train = ctx.evaluator.encode_features([ctx.train.clips.clip(i) for i in rng.choice(len(ctx.train.clips), k, replace=False)])
     shuffled = []
@@ -196,5 +203,6 @@ def evaluate_t2m(data: str, split: str | None = "test", methods: tuple[str, ...]
         log.info("t2m: %s", name)
         report["methods"][name] = score_method(ctx, name, mm_prompts, mm_samples, progress=progress)
     report["evaluator"] = evaluator_checks(ctx)
-    report["evaluator"]["paraphrases"] = retrieval_scores(ctx.evaluator, ctx.test)
+    order, emb = real_embeddings(ctx)
+    report["evaluator"]["paraphrases"] = retrieval_scores(ctx.evaluator, ctx.test, motion=emb[np.argsort(order)])
     return report

