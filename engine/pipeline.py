@@ -158,49 +158,134 @@ def _check_lm_matches(cfg, tok: HandTokenizer) -> None:
                                f"{len(tok.cfg.slots)} x {tok.cfg.codebook_size}; use the tokenizer it was trained with")
 
 
+@dataclass
+class Sampling:
+    """How motion ids are drawn: `samples` variations from `seed`; temperature 0 is greedy (one grid, repeated);
+    `top_k` 0 and `top_p` 1 switch those filters off."""
+
+    seed: int = 0
+    samples: int = 1
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 0.95
+
+    def check(self) -> None:
+        from .models.lm_decode import check_sampling
+
+        if self.samples < 1:
+            raise MotionValueError("samples must be at least 1")
+        check_sampling(self.temperature, self.top_k, self.top_p)
+
+
+def _check_seconds(seconds: float, fps: float) -> None:
+    if not math.isfinite(seconds) or not (0 < seconds <= MAX_SECONDS):
+        raise MotionValueError(f"seconds must be in (0, {MAX_SECONDS:g}], got {seconds}")
+    if not math.isfinite(fps) or not (0 < fps <= 1000):
+        raise MotionValueError(f"fps must be in (0, 1000], got {fps}")
+
+
+def _run_lm(task: str, sampling: Sampling, steps: int, weights, tokenizer_weights, device: str,
+            codes: np.ndarray | None = None, forced: np.ndarray | None = None, **fields) -> tuple[np.ndarray, HandTokenizer]:
+    """(samples, steps, slots) motion codes for one prompt of `task`, and the tokenizer they belong to."""
+    from .models.lm_decode import decode_motion
+    from .models.prompts import encode_prompt
+
+    sampling.check()
+    model, cfg = get_lm(weights, device)
+    tok = get_tokenizer(tokenizer_weights, device)
+    _check_lm_matches(cfg, tok)
+    prompt = encode_prompt(cfg.tokenizer(), cfg.vocab(), task, codes=codes, max_text_tokens=cfg.max_text_tokens,
+                           **fields)
+    with lm_autocast(model):
+        grids = decode_motion(model, cfg.vocab(), prompt, steps, sampling.samples, sampling.seed,
+                              sampling.temperature, sampling.top_k, sampling.top_p, forced)
+    return grids, tok
+
+
+def _decode_grid(grid: np.ndarray, tok: HandTokenizer, placement: Placement, fps: float, n_frames: int,
+                 tokenizer_weights, device: str) -> HandMotion:
+    """Both hands from a (steps, slots) grid, at `fps`, exactly `n_frames` long."""
+    mask = np.ones((len(grid) * tok.cfg.stride, 2), dtype=bool)
+    tokens = Tokens(grid, tok.cfg.slot_names, tok.cfg.fps, tok.cfg.stride, mask, placement)
+    motion = detokenize(tokens, tokenizer_weights, device)
+    if abs(fps - tok.cfg.fps) > 1e-9:
+        motion = motion.resample(fps)
+    if motion.n_frames < n_frames:  # the callers ask for a margin of steps; never return a short clip
+        raise MotionValueError(f"decoded {motion.n_frames} frames, {n_frames} requested")
+    return motion.slice(0, n_frames)
+
+
+def _steps_for(seconds: float, tok: HandTokenizer) -> int:
+    """Latent steps covering `seconds` at the tokenizer's rate, with a frame of margin for resampling."""
+    return math.ceil((math.ceil(seconds * tok.cfg.fps - 1e-9) + 2) / tok.cfg.stride)
+
+
 def generate(text: str, seconds: float, fps: float = 30.0, seed: int = 0, samples: int = 1, temperature: float = 1.0,
              top_k: int = 0, top_p: float = 0.95, weights: str | Path | None = None,
              tokenizer_weights: str | Path | None = None, device: str = "auto") -> list[HandMotion]:
     """`samples` two-hand motions for a prompt, each exactly round(seconds * fps) + 1 frames at `fps`."""
-    from .models.lm import generate_codes
-    from .models.prompts import encode_prompt
-
     if not text or not text.strip():
         raise MotionValueError("the prompt is empty")
-    if not (0 < seconds <= MAX_SECONDS) or not math.isfinite(seconds):
-        raise MotionValueError(f"seconds must be in (0, {MAX_SECONDS:g}], got {seconds}")
-    if not (0 < fps <= 1000):
-        raise MotionValueError(f"fps must be in (0, 1000], got {fps}")
-    if samples < 1:
-        raise MotionValueError("samples must be at least 1")
-    model, cfg = get_lm(weights, device)
+    _check_seconds(seconds, fps)
     tok = get_tokenizer(tokenizer_weights, device)
-    _check_lm_matches(cfg, tok)
+    grids, tok = _run_lm("t2m", Sampling(seed, samples, temperature, top_k, top_p), _steps_for(seconds, tok),
+                         weights, tokenizer_weights, device, seconds=seconds, text=text.strip())
     n_frames = int(round(seconds * fps)) + 1
-    steps = math.ceil((math.ceil(seconds * tok.cfg.fps) + 2) / tok.cfg.stride)  # a frame of margin for resampling
-    prompt = encode_prompt(cfg.tokenizer(), cfg.vocab(), "t2m", seconds=seconds, text=text.strip(),
-                           max_text_tokens=cfg.max_text_tokens)
-    grids = generate_codes(model, cfg.vocab(), prompt, steps, samples, seed, temperature, top_k, top_p)
+    return [_decode_grid(g, tok, Placement.identity(), fps, n_frames, tokenizer_weights, device) for g in grids]
+
+
+def complete_hand(motion: HandMotion, given: str, sampling: Sampling | None = None,
+                  weights: str | Path | None = None, tokenizer_weights: str | Path | None = None,
+                  device: str = "auto") -> list[HandMotion]:
+    """The other hand for `motion`'s `given` hand ("left" or "right"): `sampling.samples` two-hand motions
+    at `motion`'s fps and length whose `given` hand is the input's, unchanged."""
+    from .models.prompts import HAND_SLOTS
+
+    if given not in HAND_SLOTS:
+        raise MotionValueError(f"given must be 'left' or 'right', not {given!r}")
+    track = motion.track(given)
+    other = "right" if given == "left" else "left"
+    tokens = tokenize(HandMotion(motion.fps, **{given: track}), tokenizer_weights, device)
+    forced = -np.ones_like(tokens.codes)
+    forced[:, list(HAND_SLOTS[given])] = tokens.codes[:, list(HAND_SLOTS[given])]
+    grids, tok = _run_lm("complete", sampling or Sampling(), len(tokens.codes), weights, tokenizer_weights, device,
+                         codes=tokens.codes, forced=forced, given=given)
     out = []
     for grid in grids:
-        mask = np.ones((steps * tok.cfg.stride, 2), dtype=bool)
-        tokens = Tokens(grid, tok.cfg.slot_names, tok.cfg.fps, tok.cfg.stride, mask, Placement.identity())
-        motion = detokenize(tokens, tokenizer_weights, device)
-        if abs(fps - tok.cfg.fps) > 1e-9:
-            motion = motion.resample(fps)
-        if motion.n_frames < n_frames:  # cannot happen with the margin above; never return a short clip
-            raise MotionValueError(f"decoded {motion.n_frames} frames, {n_frames} requested")
-        out.append(motion.slice(0, n_frames))
+        both = _decode_grid(grid, tok, tokens.placement, motion.fps, motion.n_frames, tokenizer_weights, device)
+        out.append(HandMotion(motion.fps, **{given: track, other: both.track(other)}))
     return out
 
 
-@torch.no_grad()
+def continue_motion(motion: HandMotion, seconds: float, sampling: Sampling | None = None,
+                    weights: str | Path | None = None, tokenizer_weights: str | Path | None = None,
+                    device: str = "auto") -> list[HandMotion]:
+    """`motion` (both hands) followed by `seconds` more of generated motion: each result has the input's
+    frames unchanged, then round(seconds * fps) new frames at the input's fps."""
+    _check_seconds(seconds, motion.fps)
+    if len(motion.sides) < 2:
+        raise MotionValueError("continuing a motion needs both hands")
+    tokens = tokenize(motion, tokenizer_weights, device)
+    tok = get_tokenizer(tokenizer_weights, device)
+    steps = _steps_for(seconds, tok)
+    grids, tok = _run_lm("continue", sampling or Sampling(), steps, weights, tokenizer_weights, device,
+                         codes=tokens.codes, seconds=seconds)
+    new = int(round(seconds * motion.fps))
+    context = len(tokens.codes) * tok.cfg.stride / tok.cfg.fps  # seconds the context covers, padded to whole steps
+    skip = int(round(context * motion.fps))
+    out = []
+    for grid in grids:  # the context and its continuation decoded together, so the seam is the decoder's
+        whole = _decode_grid(np.concatenate([tokens.codes, grid]), tok, tokens.placement, motion.fps,
+                             skip + new, tokenizer_weights, device)
+        out.append(HandMotion.concat([motion, whole.slice(skip, skip + new)]))
+    return out
+
+
 def caption_lm(motion: HandMotion, kind: str = "script", weights: str | Path | None = None,
                tokenizer_weights: str | Path | None = None, device: str = "auto", max_tokens: int = 96) -> str:
-    """A caption of `kind` (script: the actions; semantic; interaction; articulation) written by the LM."""
-    from transformers import LogitsProcessorList
-
-    from .models.lm import TextOnly
+    """A caption of `kind` (script: the actions; semantic; interaction; articulation) written by the LM
+    (greedy, without repeated trigrams)."""
+    from .models.lm_decode import decode_text
     from .models.prompts import FOCUS, encode_prompt
 
     if kind not in FOCUS:
@@ -211,10 +296,16 @@ def caption_lm(motion: HandMotion, kind: str = "script", weights: str | Path | N
     text_tok, vocab = cfg.tokenizer(), cfg.vocab()
     codes = tokenize(motion, tokenizer_weights, device).codes
     prompt = encode_prompt(text_tok, vocab, "m2t", codes=codes, focus=FOCUS[kind], max_text_tokens=cfg.max_text_tokens)
-    ids = torch.as_tensor(prompt[None], device=next(model.parameters()).device)
     end = text_tok.sep_token_id if text_tok.sep_token_id is not None else text_tok.eos_token_id
-    out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_tokens, do_sample=False,
-                         num_beams=1, logits_processor=LogitsProcessorList([TextOnly(vocab.text_size)]),
-                         eos_token_id=end, pad_token_id=0)
-    new = out[0] if model.config.is_encoder_decoder else out[0, ids.shape[1]:]  # decoder-only: after the prompt
-    return text_tok.decode(new.tolist(), skip_special_tokens=True).strip()
+    with lm_autocast(model):
+        ids = decode_text(model, prompt, vocab.text_size, end, max_tokens)
+    return text_tok.decode(ids, skip_special_tokens=True).strip()
+
+
+def lm_autocast(model) -> torch.autocast:
+    """bf16 autocast on CUDA (fp16 where bf16 is missing); a no-op on the CPU."""
+    device = next(model.parameters()).device
+    if device.type != "cuda":
+        return torch.autocast("cpu", enabled=False)
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)

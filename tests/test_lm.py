@@ -1,4 +1,4 @@
-"""The language model's vocabulary arithmetic, prompts, constrained decoding and weights, on a tiny T5."""
+"""The language model's vocabulary arithmetic, prompts, weights and training, on a tiny T5."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from engine.errors import HandMotionError
-from engine.models.lm import LMConfig, MotionGridConstraint, MotionVocab, build_lm, generate_codes, load_lm, save_lm
+from engine.models.lm import LMConfig, MotionVocab, build_lm, load_lm, save_lm
 from engine.models.prompts import encode_prompt, prompt_text
 from engine.models.text import text_tokenizer
 
@@ -50,38 +50,6 @@ def test_prompts_encode_text_then_motion_with_the_other_hand_masked():
     assert "right hand" in tok.decode(ids[:list(ids).index(v.bom)].tolist())
     with pytest.raises(HandMotionError):
         encode_prompt(tok, v, "complete", codes, given="middle")
-
-
-def test_constraint_allows_only_the_due_slot_then_the_end():
-    v = MotionVocab(100, 4, 8)
-    c = MotionGridConstraint(v, steps=2, forced=np.array([[-1, 5, -1, -1], [-1, -1, -1, -1]]))
-    assert c.length == 10
-    assert c.allowed(0) == (v.bom, v.bom + 1)
-    assert c.allowed(1) == v.slot_range(0)
-    assert c.allowed(2) == (v.slot_range(1)[0] + 5, v.slot_range(1)[0] + 6)  # forced code 5 in slot 1
-    assert c.allowed(8) == v.slot_range(3) and c.allowed(9) == (v.eom, v.eom + 1)
-    scores = torch.zeros(1, v.size)
-    out = c(torch.zeros(1, 2, dtype=torch.long), scores)  # decoder start + <motion>: slot 0 is due
-    lo, hi = v.slot_range(0)
-    assert torch.isfinite(out[0, lo:hi]).all() and torch.isinf(out[0, :lo]).all() and torch.isinf(out[0, hi:]).all()
-
-
-@pytest.mark.parametrize("temperature", [0.0, 1.0])
-def test_untrained_model_still_generates_exact_grids(temperature):
-    torch.manual_seed(0)
-    model = build_lm(TINY).eval()
-    v = TINY.vocab()
-    prompt = encode_prompt(text_tokenizer(), v, "t2m", seconds=1.0, text="The right hand waves.")
-    forced = -np.ones((7, 4), dtype=np.int64)
-    forced[:, 0] = 3  # the left trajectory is given
-    grids = generate_codes(model, v, prompt, steps=7, samples=3, seed=1, temperature=temperature, top_k=5,
-                           forced=forced)
-    assert grids.shape == (3, 7, 4) and grids.min() >= 0 and grids.max() < 8
-    assert (grids[:, :, 0] == 3).all()
-    again = generate_codes(model, v, prompt, steps=7, samples=3, seed=1, temperature=temperature, top_k=5, forced=forced)
-    assert np.array_equal(grids, again)  # same seed, same grids
-    if temperature > 0:
-        assert len({g.tobytes() for g in grids}) > 1  # several variations per call
 
 
 def test_lm_weights_round_trip(tmp_path):
@@ -243,6 +211,49 @@ def test_generate_and_caption_commands(tiny_lm, tmp_path, capsys):
     assert code == 2 and "--samples" in err
     code, _, err = run_cli(capsys, "generate", "wave", "-o", str(out), "--weights", str(tmp_path / "none"))
     assert code == 2 and "no weights" in err
+
+
+def test_complete_keeps_the_given_hand_and_continue_keeps_the_input(tiny_lm):
+    from engine.errors import MotionValueError
+    from engine.motion import HandMotion
+    from engine.pipeline import Sampling, complete_hand, continue_motion, generate
+
+    clip = generate("The right hand waves.", 1.0, 24.0, seed=1, weights=tiny_lm, device="cpu")[0]
+    done = complete_hand(clip, "right", Sampling(seed=2, samples=2), weights=tiny_lm, device="cpu")
+    assert len(done) == 2
+    for m in done:
+        assert m.fps == 24.0 and m.n_frames == clip.n_frames and m.sides == ["left", "right"]
+        assert m.right is clip.right  # the given hand is the input's own track
+    one_hand = HandMotion(clip.fps, left=clip.left)
+    assert complete_hand(one_hand, "left", weights=tiny_lm, device="cpu")[0].left is clip.left
+    with pytest.raises(MotionValueError, match="no right hand"):
+        complete_hand(one_hand, "right", weights=tiny_lm, device="cpu")
+    more = continue_motion(clip, 0.5, Sampling(seed=0), weights=tiny_lm, device="cpu")[0]
+    assert more.n_frames == clip.n_frames + 12 and more.fps == 24.0
+    for side, track in clip.hands():
+        assert np.array_equal(more.track(side).slice(0, clip.n_frames).hand_pose, track.hand_pose)
+    with pytest.raises(MotionValueError, match="both hands"):
+        continue_motion(one_hand, 1.0, weights=tiny_lm, device="cpu")
+    with pytest.raises(MotionValueError, match="seconds"):
+        continue_motion(clip, 0.0, weights=tiny_lm, device="cpu")
+
+
+def test_complete_and_continue_commands(tiny_lm, tmp_path, capsys):
+    from engine.io import load_motion
+    from tests.helpers import run_cli
+
+    clip = tmp_path / "clip.npz"
+    run_cli(capsys, "-q", "generate", "wave", "-o", str(clip), "--seconds", "1", "--weights", str(tiny_lm),
+            "--device", "cpu")
+    code, text, _ = run_cli(capsys, "-q", "complete", str(clip), "--given", "left", "-o", str(tmp_path / "c.npz"),
+                            "--weights", str(tiny_lm), "--device", "cpu")
+    assert code == 0 and load_motion(tmp_path / "c.npz").n_frames == 31
+    code, text, _ = run_cli(capsys, "-q", "continue", str(clip), "--seconds", "1", "-o", str(tmp_path / "k.npz"),
+                            "--weights", str(tiny_lm), "--device", "cpu")
+    assert code == 0 and load_motion(tmp_path / "k.npz").n_frames == 61
+    code, _, err = run_cli(capsys, "complete", str(tmp_path / "missing.npz"), "--given", "left", "-o",
+                           str(tmp_path / "x.npz"), "--weights", str(tiny_lm))
+    assert code == 2 and "missing.npz" in err
 
 
 def test_eval_t2m_and_m2t_score_the_lm(tiny_lm, corpus, tmp_path, capsys):

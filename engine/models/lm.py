@@ -11,8 +11,8 @@ ids, all by arithmetic (DESIGN.md "Token layout"):
 Slots per latent step are the tokenizer's [L-traj, L-pose, R-traj, R-pose]; a motion sequence is
 <motion>, then steps x slots ids row-major, then </motion>.
 
-`MotionGridConstraint` is a logits processor that makes generation emit exactly that shape: at each
-position only the ids of the slot due there (or one forced id, for known tokens), then </motion>.
+Decoding (engine/models/lm_decode.py) emits exactly that shape: at each position only the ids of the
+slot due there (or one forced id, for known tokens).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import LogitsProcessor
 
 from ..errors import HandMotionError
 from .weights import default_dir, load_weights, save_weights
@@ -158,59 +157,6 @@ def build_lm(cfg: LMConfig, base_model: str | Path | None = None):
     return model_cls(config)
 
 
-class MotionGridConstraint(LogitsProcessor):
-    """Constrain decoding to <motion>, `steps` x slots motion ids, </motion>.
-
-    `forced` (steps, slots) int: a code to emit at that position, or -1 where the model chooses
-    (hand completion fixes the given hand's codes). `prefix` is the sequence length before generation
-    (T5: 1, the decoder start token; decoder-only: the prompt's length).
-    """
-
-    def __init__(self, vocab: MotionVocab, steps: int, forced: np.ndarray | None = None, prefix: int = 1):
-        if steps < 1:
-            raise HandMotionError("a motion needs at least one latent step")
-        self.vocab, self.steps, self.prefix = vocab, steps, prefix
-        self.forced = None if forced is None else np.asarray(forced, dtype=np.int64)
-        if self.forced is not None and self.forced.shape != (steps, vocab.slots):
-            raise HandMotionError(f"forced codes must be ({steps}, {vocab.slots}), got {self.forced.shape}")
-
-    @property
-    def length(self) -> int:
-        """Generated tokens including <motion> and </motion>."""
-        return self.steps * self.vocab.slots + 2
-
-    def allowed(self, position: int) -> tuple[int, int]:
-        """[lo, hi) of the ids allowed at generated position `position` (0 = <motion>)."""
-        v = self.vocab
-        if position == 0:
-            return v.bom, v.bom + 1
-        k = position - 1
-        if k >= self.steps * v.slots:
-            return v.eom, v.eom + 1
-        step, slot = divmod(k, v.slots)
-        if self.forced is not None and self.forced[step, slot] >= 0:
-            code = v.slot_range(slot)[0] + int(self.forced[step, slot])
-            return code, code + 1
-        return v.slot_range(slot)
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        lo, hi = self.allowed(input_ids.shape[1] - self.prefix)
-        out = torch.full_like(scores, float("-inf"))
-        out[:, lo:hi] = scores[:, lo:hi]
-        return out
-
-
-class TextOnly(LogitsProcessor):
-    """Constrain decoding to text ids (captions)."""
-
-    def __init__(self, text_size: int):
-        self.text_size = text_size
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        scores[:, self.text_size:] = float("-inf")
-        return scores
-
-
 def save_lm(model, cfg: LMConfig, directory: str | Path, meta: dict | None = None) -> None:
     """config.json (LMConfig + the Hugging Face model config under "hf") + model.safetensors."""
     state, seen = {}, set()
@@ -241,31 +187,3 @@ def load_lm(directory: str | Path | None = None, device: str | torch.device = "c
     if model.config.tie_word_embeddings:
         model.tie_weights()
     return model.to(device).eval(), cfg
-
-
-@torch.no_grad()
-def generate_codes(model, vocab: MotionVocab, prompt: np.ndarray, steps: int, samples: int = 1, seed: int = 0,
-                   temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                   forced: np.ndarray | None = None) -> np.ndarray:
-    """Sample `samples` motion grids of exactly `steps` latent steps for one encoder prompt (L,) ids.
-    temperature 0 decodes greedily (one grid, repeated `samples` times). Returns (samples, steps, slots)."""
-    from transformers import LogitsProcessorList
-
-    if temperature < 0 or not 0 < top_p <= 1 or top_k < 0:
-        raise HandMotionError("temperature must be >= 0, top_p in (0, 1], top_k >= 0")
-    prompt = np.asarray(prompt, dtype=np.int64)
-    prefix = len(prompt) if not model.config.is_encoder_decoder else 1
-    constraint = MotionGridConstraint(vocab, steps, forced, prefix)
-    device = next(model.parameters()).device
-    ids = torch.as_tensor(prompt[None], device=device)
-    torch.manual_seed(seed)
-    sample = temperature > 0
-    kwargs = {"do_sample": True, "temperature": temperature, "top_k": top_k or None, "top_p": top_p} if sample else \
-        {"do_sample": False}
-    out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=constraint.length,
-                         num_return_sequences=samples if sample else 1, num_beams=1,
-                         logits_processor=LogitsProcessorList([constraint]), pad_token_id=0,
-                         eos_token_id=vocab.eom, **kwargs)
-    body = out[:, prefix + 1:prefix + 1 + steps * vocab.slots].cpu().numpy()  # after the prefix and <motion>
-    grids = np.stack([vocab.to_codes(row) for row in body])
-    return grids if sample else np.repeat(grids, samples, axis=0)
