@@ -206,3 +206,22 @@ def test_paraphrases_name_known_actions_and_are_not_corpus_captions(corpus, eval
     scores = retrieval_scores(load_evaluator(evaluator_dir), load_split(corpus, "train"))
     present = {a for acts in load_split(corpus, "train").clips.actions for a in acts}
     assert scores["prompts"] == sum(a in present for _, a in PARAPHRASES)
+
+
+def test_generation_scores_rank_real_clips_around_each_generated_query():
+    from types import SimpleNamespace
+
+    from engine.eval.paraphrase import generation_scores
+
+    split = SimpleNamespace(clips=SimpleNamespace(actions=[("wave",), ("clap",), ("wave", "fist"), ("point",)]))
+    motion = np.array([[0.0], [1.0], [2.0], [3.0]])
+    prompts = (("bye", "wave"), ("applause", "clap"), ("absent", "stir"))
+    generated = np.array([[[2.1], [0.9]], [[1.0], [3.0]], [[0.0], [0.0]]])  # (prompts, samples, dim)
+    s = generation_scores(split, motion, generated, prompts, k=2)
+    assert s["prompts"] == 2  # "stir" occurs in no clip
+    wave, clap = s["per_prompt"]
+    # wave, query 2.1: nearest clips 2 (wave), 3 -> P@2 0.5, first hit 1; query 0.9: clips 1, 0 (wave) -> 0.5, rank 2
+    assert (wave["precision_at_10"], wave["first_hit_rank"]) == (0.5, 1.5)
+    # clap, query 1.0: clips 1 (clap), then 0/2 -> 0.5, rank 1; query 3.0: clips 3, 2, then 1 at rank 3 -> 0, 3
+    assert (clap["precision_at_10"], clap["first_hit_rank"]) == (0.25, 2.0)
+    assert s["named_in_top10"] == 1.0 and s["chance"] == pytest.approx((0.5 + 0.25) / 2)

@@ -147,14 +147,27 @@ def test_train_lm_command_runs_and_saves_loadable_weights(corpus, tmp_path, caps
 
     out = tmp_path / "run"
     code, text, _ = run_cli(capsys, "-q", "train", "lm", "--no-progress", f"data={corpus}", f"out={out}", "steps=3",
-                            "batch=2", "eval_every=3", "d_model=32", "layers=1", "heads=2", "d_ff=64", "threads=1")
+                            "batch=2", "eval_every=3", "d_model=32", "layers=1", "heads=2", "d_ff=64", "threads=1", "corrupt=0.3")
     assert code == 0 and "language model weights written" in text
     model, cfg = load_lm(out)
     assert cfg.codes == 512 and cfg.slots == 4  # taken from the tokenizer
     log = (out / "train.log").read_text()
-    assert "val_t2m_loss" in log and "val_m2t_acc" in log
+    assert "val_t2m_loss" in log and "val_m2t_acc" in log and "val_t2m_text_gain" in log
     with pytest.raises(HandMotionError, match="unknown task"):
         TrainLMConfig(mix="t2m=1,dance=1")
+
+
+def test_corruption_replaces_motion_ids_within_their_slot_only():
+    from engine.train.lm import corrupt_motion_ids
+
+    v = MotionVocab(text_size=100, slots=4, codes=8)
+    ids = torch.as_tensor(np.r_[5, 7, v.bom, v.to_ids(np.random.default_rng(0).integers(0, 8, (50, 4))), v.eom])
+    out = corrupt_motion_ids(ids, v, 0.5, torch.Generator().manual_seed(0))
+    assert torch.equal(out[:3], ids[:3]) and out[-1] == v.eom  # text ids and specials kept
+    body, orig = out[3:-1] - v.motion_offset, ids[3:-1] - v.motion_offset
+    assert torch.equal(body // 8, orig // 8)  # every id stays in its slot
+    assert 0.2 < (body != orig).float().mean() < 0.6  # about p x (1 - 1/codes) changed
+    assert torch.equal(corrupt_motion_ids(ids, v, 0.0), ids)
 
 
 # --- pipeline and commands ----------------------------------------------------------------------

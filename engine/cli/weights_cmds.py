@@ -12,7 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.set_defaults(func=cmd_list)
     w = wsub.add_parser("install", help="copy a trained weights folder to weights/COMPONENT and record its sha256")
     w.add_argument("source", help="weights folder (a training run's out=)")
-    w.add_argument("component", choices=("tokenizer", "evaluator"), help="which default to replace")
+    w.add_argument("component", choices=("tokenizer", "evaluator", "lm"), help="which default to replace")
     w.set_defaults(func=cmd_install)
 
 

@@ -3,7 +3,9 @@ animator actually types. None of them occurs in the corpus captions (a test asse
 
 `retrieval_scores` asks the evaluator, for each prompt, which clips of a split match best: precision
 at 10 (share of the 10 nearest clips that contain the named action) and the rank of the first clip
-that does. The same prompts judge text-to-motion generators by the evaluator's retrieval rank.
+that does. `generation_scores` judges a text-to-motion generator the same way, with the motion it
+generates for each prompt as the query: its nearest real clips in the evaluator's motion space should
+contain the named action.
 """
 
 from __future__ import annotations
@@ -58,4 +60,30 @@ def retrieval_scores(evaluator: Evaluator, split: Split, prompts=PARAPHRASES, k:
         return {"prompts": 0}
     return {"prompts": len(rows), "precision_at_10": float(np.mean([r["precision_at_10"] for r in rows])),
             "first_hit_rank": float(np.mean([r["first_hit_rank"] for r in rows])),
+            "chance": float(np.mean([r["chance"] for r in rows])), "per_prompt": rows}
+
+
+def generation_scores(split: Split, motion: np.ndarray, generated: np.ndarray, prompts=PARAPHRASES, k: int = 10) -> dict:
+    """Generated clips as queries against the split's real clips. `motion` (n, dim): the split's clip
+    embeddings in split order; `generated` (prompts, samples, dim): embeddings of each prompt's generated
+    clips. Per prompt, averaged over its samples: precision at `k` (share of the query's k nearest real
+    clips that contain the named action) and the rank of the first clip that does; then averaged over
+    the prompts whose action occurs in the split."""
+    rows = []
+    for (prompt, action), queries in zip(prompts, generated):
+        has = np.array([action in a for a in split.clips.actions])
+        if not has.any():
+            continue
+        p10, first = [], []
+        for q in queries:
+            order = np.argsort(((motion - q) ** 2).sum(1), kind="stable")
+            p10.append(has[order[:k]].mean())
+            first.append(np.flatnonzero(has[order])[0] + 1)
+        rows.append({"prompt": prompt, "action": action, "precision_at_10": float(np.mean(p10)),
+                     "first_hit_rank": float(np.mean(first)), "chance": float(has.mean())})
+    if not rows:
+        return {"prompts": 0}
+    return {"prompts": len(rows), "precision_at_10": float(np.mean([r["precision_at_10"] for r in rows])),
+            "first_hit_rank": float(np.mean([r["first_hit_rank"] for r in rows])),
+            "named_in_top10": float(np.mean([r["precision_at_10"] > 0 for r in rows])),
             "chance": float(np.mean([r["chance"] for r in rows])), "per_prompt": rows}

@@ -5,20 +5,22 @@ from __future__ import annotations
 from .tokenizer import METRICS as TOKENIZER_METRICS
 
 T2M_COLS = ("r_precision_top1", "r_precision_top2", "r_precision_top3", "mm_dist", "fid", "kid", "diversity",
-            "multimodality", "contact_f1")
+            "multimodality", "contact_f1", "limit_frames", "paraphrase_p10", "paraphrase_first_hit")
 M2T_COLS = ("bleu1", "bleu4", "rouge_l", "cider_d", "r_precision_top1", "r_precision_top3")
 INBETWEEN_COLS = ("mpjpe_mm", "l2p", "l2q", "npss", "jerk_ratio", "keyframe_error_rad")
 REFINE_COLS = ("defects_removed", "removed_limit", "removed_spike", "removed_flip", "removed_dropout",
                "removed_interpenetration", "mpjpe_mm", "mpjpe_ratio", "far_frames_identical", "clean_unchanged")
 SHORT = {"r_precision_top1": "R@1", "r_precision_top2": "R@2", "r_precision_top3": "R@3", "mm_dist": "MM-Dist",
          "fid": "FID", "kid": "KID", "diversity": "Div", "multimodality": "MModality", "contact_f1": "contact F1",
+         "paraphrase_p10": "para P@10", "limit_frames": "limit breaks", "paraphrase_first_hit": "para rank",
          "bleu1": "BLEU-1", "bleu4": "BLEU-4", "rouge_l": "ROUGE-L", "cider_d": "CIDEr-D", "mpjpe_mm": "MPJPE mm",
          "l2p": "L2P", "l2q": "L2Q", "npss": "NPSS", "jerk_ratio": "jerk / GT", "keyframe_error_rad": "key err rad",
          "defects_removed": "removed", "removed_limit": "limit", "removed_spike": "spike", "removed_flip": "flip",
          "removed_dropout": "dropout", "removed_interpenetration": "interpen.", "mpjpe_ratio": "MPJPE / input",
          "far_frames_identical": "untouched same", "clean_unchanged": "clean same",
          "finger_mpjpe_mm": "finger mm", "global_mpjpe_mm": "global mm", "accel_error_mm": "accel",
-         "rootrel_mpjpe_mm": "root-rel mm", "finger_angle_deg": "finger deg", "wrist_angle_deg": "wrist deg"}
+         "rootrel_mpjpe_mm": "root-rel mm", "precision_at_10": "P@10",
+         "first_hit_rank": "first hit", "finger_angle_deg": "finger deg", "wrist_angle_deg": "wrist deg"}
 
 
 def _fmt(v) -> str:
@@ -63,6 +65,12 @@ def render(task: str, report: dict, markdown: bool = False) -> str:
         if para.get("prompts"):
             out += (f"\n\nparaphrased prompts ({para['prompts']}): precision at 10 {para['precision_at_10']:.3f} "
                     f"(chance {para['chance']:.3f}), first matching clip at rank {para['first_hit_rank']:.1f}")
+        for name, g in report.get("paraphrase_generation", {}).items():
+            if g.get("prompts"):
+                out += "\n\n" + h(f"paraphrased prompts, {name}: the named action among the generated clips' 10 nearest "
+                                   f"real clips") + table({r["prompt"]: r for r in g["per_prompt"]},
+                                                          ("action", "precision_at_10", "first_hit_rank"), markdown,
+                                                          "prompt")
         return out
     if task == "m2t":
         return "\n\n".join(h(f"motion to text: {kind} captions ({next(iter(t.values()))['clips']} clips)") + table(t, M2T_COLS, markdown)

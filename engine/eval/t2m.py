@@ -4,8 +4,10 @@ Protocol (T2M / HandX): every clip of the split gives one prompt (its seeded scr
 `protocol.pick_caption`) and its length; a method returns motion for each. Scores:
 R-Precision top-1/2/3 (pools of 32, shuffled with a fixed seed), MM-Dist, FID and KID against the
 split's real motion, Diversity (300 pairs), MultiModality (the first `mm_prompts` prompts, `mm_samples`
-samples each, when the method can vary), and contact F1: which HandX contacts occur in the clip at all,
-method against ground truth (timing differs between methods, so contacts are compared per clip).
+samples each, when the method can vary), contact F1: which HandX contacts occur in the clip at all,
+method against ground truth (timing differs between methods, so contacts are compared per clip), and
+the share of frames that break the joint limits by more than LIMIT_TOL_DEG. Methods that take any
+prompt (FREE_TEXT) are also judged on the paraphrased prompts (`paraphrase.generation_scores`).
 
 Baselines: "ground_truth" (the real clip), "tokenized" (the real clip through the SHIFT tokenizer and
 back: what a perfect token generator would reach), "retrieval" (the training clip whose script
@@ -27,7 +29,7 @@ from ..features import features_to_motion
 from .contact import contact_prf, motion_contacts
 from .distribution import diversity, fid, kid, mm_dist, multimodality, r_precision
 from .evaluator import Evaluator, get_evaluator
-from .paraphrase import retrieval_scores
+from .paraphrase import PARAPHRASES, generation_scores, retrieval_scores
 from .protocol import CAPTION_KINDS, POOL, PROMPT_KIND, SEED, Split, load_split
 from .retrieval import TextIndex
 
@@ -93,6 +95,8 @@ def _lm(ctx: Context, prompts: list[str], lengths: list[int], samples: int, seed
 GENERATORS: dict[str, Generator] = {"ground_truth": _ground_truth, "tokenized": _tokenized, "retrieval": _retrieval,
                                     "lm": _lm}
 CAN_VARY = {"ground_truth": False, "tokenized": False, "retrieval": True, "lm": True}
+FREE_TEXT = {"retrieval", "lm"}  # methods that take any prompt (the others replay the split's own clips)
+PARAPHRASE_SECONDS, PARAPHRASE_SAMPLES = 4.0, 3
 
 
 def lm_available(weights: str | None = None) -> bool:
@@ -104,6 +108,18 @@ def lm_available(weights: str | None = None) -> bool:
 def clip_contacts(x: np.ndarray, fps: float) -> np.ndarray:
     """(18,) which contact channels occur anywhere in a (T, 198) clip."""
     return motion_contacts(features_to_motion(x, fps)).any(0)
+
+
+LIMIT_TOL_DEG = 5.0  # a frame breaks the joint limits when some joint angle leaves its range by more than this
+
+
+def limit_breaks(x: np.ndarray, fps: float) -> np.ndarray:
+    """(T,) per frame of a (T, 198) clip: does either hand leave `JOINT_LIMITS` by more than LIMIT_TOL_DEG?"""
+    from ..corpus.anatomy import limit_violation
+
+    motion = features_to_motion(x, fps)
+    over = [limit_violation(track.hand_pose, side) for side, track in motion.hands()]
+    return np.degrees(np.max(over, axis=0)) > LIMIT_TOL_DEG
 
 
 def real_embeddings(ctx: Context, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
@@ -138,13 +154,25 @@ def score_method(ctx: Context, name: str, mm_prompts: int = 100, mm_samples: int
            "mm_dist": mm_dist(text_emb, gen_emb), "fid": fid(gen_emb, real_emb),
            "kid": kid(gen_emb, real_emb, seed=seed)[0], "diversity": diversity(gen_emb, seed=seed),
            "contact_precision": p, "contact_recall": r, "contact_f1": f1,
-           "length_error_frames": float(np.mean([abs(len(m) - t) for m, t in zip(motions, lengths)]))}
+           "length_error_frames": float(np.mean([abs(len(m) - t) for m, t in zip(motions, lengths)])),
+           "limit_frames": float(np.mean(np.concatenate([limit_breaks(m, split.fps) for m in motions])))}
     if CAN_VARY.get(name, True) and mm_prompts > 0 and mm_samples >= 2:
         k = min(mm_prompts, n)
         sets = gen(ctx, prompts[:k], lengths[:k], mm_samples, seed)
         emb = ev.encode_features([m for s in sets for m in s]).cpu().numpy().reshape(k, mm_samples, -1)
         out["multimodality"] = multimodality(emb, seed=seed)
     return {k: float(v) for k, v in out.items()}
+
+
+def paraphrase_generation(ctx: Context, name: str, seed: int = SEED) -> dict:
+    """`paraphrase.generation_scores` of a free-text method: PARAPHRASE_SAMPLES clips of
+    PARAPHRASE_SECONDS for each paraphrase prompt, judged by their nearest real clips of the split."""
+    texts = [p for p, _ in PARAPHRASES]
+    length = int(round(PARAPHRASE_SECONDS * ctx.test.fps)) + 1
+    sets = GENERATORS[name](ctx, texts, [length] * len(texts), PARAPHRASE_SAMPLES, seed)
+    emb = ctx.evaluator.encode_features([m for s in sets for m in s]).cpu().numpy()
+    order, real = real_embeddings(ctx, seed)
+    return generation_scores(ctx.test, real[np.argsort(order)], emb.reshape(len(texts), PARAPHRASE_SAMPLES, -1))
 
 
 def kind_retrieval(ctx: Context, seed: int = SEED) -> dict[str, list[float]]:
@@ -202,6 +230,11 @@ def evaluate_t2m(data: str, split: str | None = "test", methods: tuple[str, ...]
             raise KeyError(f"unknown t2m method {name!r} (known: {', '.join(GENERATORS)})")
         log.info("t2m: %s", name)
         report["methods"][name] = score_method(ctx, name, mm_prompts, mm_samples, progress=progress)
+        if name in FREE_TEXT:
+            para = paraphrase_generation(ctx, name)
+            report.setdefault("paraphrase_generation", {})[name] = para
+            report["methods"][name].update(paraphrase_p10=para.get("precision_at_10", float("nan")),
+                                           paraphrase_first_hit=para.get("first_hit_rank", float("nan")))
     report["evaluator"] = evaluator_checks(ctx)
     order, emb = real_embeddings(ctx)
     report["evaluator"]["paraphrases"] = retrieval_scores(ctx.evaluator, ctx.test, motion=emb[np.argsort(order)])

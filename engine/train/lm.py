@@ -65,6 +65,7 @@ class TrainLMConfig(TrainRun):
     w_geo: float = 0.0  # CLUTCH geometric refinement weight (0: off); see `geometric_loss`
     gumbel_tau: float = 1.0
     w_geo_fk: float = 1.0  # inside it: FK joint L1 (cm) next to the 6D rotation L1
+    corrupt: float = 0.0  # share of the motion ids the model reads back replaced by random codes of their slot
 
     def __post_init__(self) -> None:
         self.task_mix()
@@ -178,22 +179,40 @@ def geometric_loss(tokenizer: HandTokenizer, vocab: MotionVocab, logits: torch.T
     return rot_l1 + w_fk * fk
 
 
+def corrupt_motion_ids(ids: torch.Tensor, vocab: MotionVocab, p: float, generator: torch.Generator | None = None
+                       ) -> torch.Tensor:
+    """T2M-GPT's input corruption: each motion id of `ids` (any shape) replaced, with probability `p`, by a
+    random code of the same slot. Text ids and specials are kept. Teacher forcing then cannot lean on
+    copying the previous codes alone, and the prompt has to carry the motion."""
+    if p <= 0:
+        return ids
+    lo, K = vocab.motion_offset, vocab.codes
+    is_motion = (ids >= lo) & (ids < lo + vocab.slots * K)
+    hit = is_motion & (torch.rand(ids.shape, generator=generator, device=ids.device) < p)
+    random = lo + (ids - lo).div(K, rounding_mode="floor") * K + torch.randint(K, ids.shape, generator=generator,
+                                                                                 device=ids.device)
+    return torch.where(hit, random, ids)
+
+
 class LMTrainer(nn.Module):
     """Wraps the T5 so one forward returns the loss over the target's part of the vocabulary (plus the
     geometric refinement term on motion targets when a frozen tokenizer and `w_geo` are given)."""
 
     def __init__(self, lm: nn.Module, vocab: MotionVocab, tokenizer: HandTokenizer | None = None,
-                 w_geo: float = 0.0, tau: float = 1.0, w_fk: float = 1.0):
+                 w_geo: float = 0.0, tau: float = 1.0, w_fk: float = 1.0, corrupt: float = 0.0):
         super().__init__()
-        self.lm, self.vocab, self.w_geo, self.tau, self.w_fk = lm, vocab, w_geo, tau, w_fk
+        self.lm, self.vocab, self.w_geo, self.tau, self.w_fk, self.corrupt = lm, vocab, w_geo, tau, w_fk, corrupt
         self.tokenizer = [tokenizer] if tokenizer is not None else []  # a list: frozen, not a submodule
 
     def target_states(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """(B, L_target, d): the hidden state that predicts each target token."""
+        """(B, L_target, d): the hidden state that predicts each target token. In training mode the motion ids
+        the model reads back are corrupted with probability `corrupt` (the targets never are)."""
         lm = self.lm
+        p = self.corrupt if self.training else 0.0
         if lm.config.is_encoder_decoder:
             enc = lm.get_encoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-            dec = lm.get_decoder()(input_ids=batch["decoder_input_ids"], encoder_hidden_states=enc,
+            dec = lm.get_decoder()(input_ids=corrupt_motion_ids(batch["decoder_input_ids"], self.vocab, p),
+                                   encoder_hidden_states=enc,
                                    encoder_attention_mask=batch["attention_mask"]).last_hidden_state
             if getattr(lm.config, "scale_decoder_outputs", lm.config.tie_word_embeddings):
                 dec = dec * (lm.config.d_model ** -0.5)
@@ -207,7 +226,8 @@ class LMTrainer(nn.Module):
         for i in range(len(labels)):
             p, t = int(prompt_len[i]), int(target_len[i])
             seq[i, :p], seq[i, p:p + t] = batch["input_ids"][i, :p], labels[i, :t]
-        hidden = lm.model(input_ids=seq, attention_mask=(seq != 0).long()).last_hidden_state
+        hidden = lm.model(input_ids=corrupt_motion_ids(seq, self.vocab, p), attention_mask=(seq != 0).long()
+                          ).last_hidden_state
         idx = (prompt_len[:, None] - 1 + torch.arange(labels.shape[1], device=labels.device)[None]).clamp(
             max=seq.shape[1] - 1)
         return hidden.gather(1, idx[..., None].expand(-1, -1, hidden.shape[-1]))
@@ -235,12 +255,17 @@ def lm_loss(model: LMTrainer, batch: dict[str, torch.Tensor]) -> tuple[torch.Ten
 
 @torch.no_grad()
 def validation_scores(model: LMTrainer, batches: dict[str, dict[str, torch.Tensor]]) -> dict[str, float]:
-    """Per task: loss and next-token accuracy on fixed validation batches."""
+    """Per task: loss and next-token accuracy on fixed validation batches; and `t2m_text_gain`, the t2m loss
+    with each prompt moved to another clip of the batch minus the loss with its own prompt (0: the
+    model ignores the text)."""
     device = next(model.parameters()).device
     out = {}
     for task, batch in batches.items():
         loss, acc = model({k: v.to(device) for k, v in batch.items()})
         out[f"{task}_loss"], out[f"{task}_acc"] = float(loss), float(acc)
+        if task == "t2m":
+            moved = {k: v.roll(1, 0) if k in ("input_ids", "attention_mask") else v for k, v in batch.items()}
+            out["t2m_text_gain"] = float(model({k: v.to(device) for k, v in moved.items()})[0]) - float(loss)
     return out
 
 
@@ -277,7 +302,7 @@ def train_lm(cfg: TrainLMConfig, progress: bool = True) -> LMTrainer:
     sampler = TaskSampler(train, captions, lm_cfg, tcfg.fps, tcfg.stride, mix, cfg.seed)
     val_sampler = TaskSampler(val, captions, lm_cfg, tcfg.fps, tcfg.stride, mix, 12345)
     val_batches = {task: val_sampler.sample(min(64, 4 * cfg.batch), task) for task in mix}
-    model = LMTrainer(lm, lm_cfg.vocab(), tokenizer, cfg.w_geo, cfg.gumbel_tau, cfg.w_geo_fk)
+    model = LMTrainer(lm, lm_cfg.vocab(), tokenizer, cfg.w_geo, cfg.gumbel_tau, cfg.w_geo_fk, cfg.corrupt)
     log.info("language model: %.1fM parameters, vocabulary %d (%d text + specials + %d motion)",
              sum(p.numel() for p in model.parameters()) / 1e6, lm_cfg.vocab().size, lm_cfg.vocab().text_size,
              lm_cfg.slots * lm_cfg.codes)
