@@ -13,6 +13,7 @@ import os
 import platform
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -33,7 +34,7 @@ class Unavailable(Exception):
 class Case:
     name: str
     what: str
-    setup: Callable[[str], Callable[[], object]]  # device -> the call to time
+    setup: Callable[[str, str | None], Callable[[], object]]  # (device, LM weights or None) -> the call to time
 
 
 def clip_of(seconds: float, fps: float = 30.0) -> HandMotion:
@@ -53,7 +54,7 @@ def _weights(component: str):
     return d
 
 
-def _tokenize(device: str):
+def _tokenize(device: str, lm: str | None = None):
     from .pipeline import get_tokenizer, tokenize
 
     _weights("tokenizer")
@@ -62,7 +63,7 @@ def _tokenize(device: str):
     return lambda: tokenize(motion, device=device)
 
 
-def _detokenize(device: str):
+def _detokenize(device: str, lm: str | None = None):
     from .pipeline import detokenize, tokenize
 
     _weights("tokenizer")
@@ -70,14 +71,14 @@ def _detokenize(device: str):
     return lambda: detokenize(tokens, device=device)
 
 
-def _caption_rules(device: str):
+def _caption_rules(device: str, lm: str | None = None):
     from .caption import describe
 
     motion = clip_of(4.0)
     return lambda: describe(motion, n=1)
 
 
-def _evaluator(device: str):
+def _evaluator(device: str, lm: str | None = None):
     from .eval.evaluator import get_evaluator
 
     _weights("evaluator")
@@ -86,20 +87,28 @@ def _evaluator(device: str):
     return lambda: (model.encode_motions([motion]), model.encode_text(["The right hand waves hello."]))
 
 
-def _generate(device: str):
+def _lm_weights(lm: str | None):
+    if lm is None:
+        return _weights("lm")
+    if not (Path(lm) / "config.json").exists():
+        raise Unavailable(f"no weights in {lm}")
+    return lm
+
+
+def _generate(device: str, lm: str | None = None):
     from .pipeline import generate, get_lm
 
-    _weights("lm")
-    get_lm(None, device)
-    return lambda: generate("The right hand waves hello.", 4.0, 30.0, seed=0, device=device)
+    weights = _lm_weights(lm)
+    get_lm(weights, device)
+    return lambda: generate("The right hand waves hello.", 4.0, 30.0, seed=0, weights=weights, device=device)
 
 
-def _caption_lm(device: str):
+def _caption_lm(device: str, lm: str | None = None):
     from .pipeline import caption_lm
 
-    _weights("lm")
+    weights = _lm_weights(lm)
     motion = clip_of(4.0)
-    return lambda: caption_lm(motion, device=device)
+    return lambda: caption_lm(motion, weights=weights, device=device)
 
 
 CASES = (
@@ -145,8 +154,10 @@ def device_info(device: str) -> dict:
     return info
 
 
-def run_bench(device: str = "cpu", warmup: int = 3, repeat: int = 20, only: tuple[str, ...] | None = None) -> dict:
-    """{"device": info, "cases": {name: timings or {"skipped": reason}}}."""
+def run_bench(device: str = "cpu", warmup: int = 3, repeat: int = 20, only: tuple[str, ...] | None = None,
+              lm: str | None = None) -> dict:
+    """{"device": info, "cases": {name: timings or {"skipped": reason}}}. `lm`: language-model weights for
+    the generate and caption_lm cases (default: the shipped ones)."""
     known = [c.name for c in CASES] + list(NOT_IN_BUILD)
     for name in only or ():
         if name not in known:
@@ -156,7 +167,7 @@ def run_bench(device: str = "cpu", warmup: int = 3, repeat: int = 20, only: tupl
         if only and case.name not in only:
             continue
         try:
-            fn = case.setup(device)
+            fn = case.setup(device, lm)
         except Unavailable as exc:
             cases[case.name] = {"what": case.what, "skipped": str(exc)}
             continue

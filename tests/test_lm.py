@@ -365,3 +365,17 @@ def test_decoder_only_states_line_up_with_targets(sampler):
     n = int((b["labels"][0] >= 0).sum())
     alone = model.target_states({**one, "input_ids": one["input_ids"][:, :int(one["attention_mask"].sum())]})
     assert torch.allclose(states[0, :n], alone[0, :n], atol=1e-5)
+
+
+def test_bench_times_a_given_language_model(tiny_lm, tmp_path, capsys):
+    import json
+
+    from tests.helpers import run_cli
+
+    code, text, _ = run_cli(capsys, "bench", "--only", "generate,caption_lm", "--lm", str(tiny_lm), "--device", "cpu",
+                            "--warmup", "0", "--repeat", "2", "--json", str(tmp_path / "b.json"))
+    cases = json.loads((tmp_path / "b.json").read_text())["cases"]
+    assert code == 0 and cases["generate"]["p50_ms"] > 0 and cases["caption_lm"]["p50_ms"] > 0
+    code, _, _ = run_cli(capsys, "bench", "--only", "generate", "--lm", str(tmp_path / "none"), "--device", "cpu",
+                         "--json", str(tmp_path / "c.json"))
+    assert "no weights" in json.loads((tmp_path / "c.json").read_text())["cases"]["generate"]["skipped"]

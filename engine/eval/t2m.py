@@ -55,6 +55,16 @@ def _ground_truth(ctx: Context, prompts: list[str], lengths: list[int], samples:
     return [[ctx.test.clips.clip(i)] for i in range(len(prompts))]
 
 
+def _train_copy(ctx: Context, n: int, text: str) -> int:
+    """Training row of test clip n when `text` is one of that clip's own captions and the clip is also in
+    the training split (tiny sample data), else -1: retrieval may not answer a prompt with its own clip."""
+    ids = ctx.test.clips.ids
+    if n >= len(ids) or text not in ctx.test.captions[int(ids[n])].get(PROMPT_KIND, []):
+        return -1
+    rows = np.flatnonzero(ctx.train.clips.ids == ids[n])
+    return int(rows[0]) if len(rows) else -1
+
+
 def _retrieval(ctx: Context, prompts: list[str], lengths: list[int], samples: int, seed: int) -> list[list[np.ndarray]]:
     if "text_index" not in ctx.cache:
         texts, owners = [], []
@@ -64,8 +74,7 @@ def _retrieval(ctx: Context, prompts: list[str], lengths: list[int], samples: in
                 owners.append(i)
         ctx.cache["text_index"] = TextIndex(texts, owners)
     index: TextIndex = ctx.cache["text_index"]
-    exclude = [int(np.flatnonzero(ctx.train.clips.ids == cid)[0]) if cid in ctx.train.clips.ids else -1
-               for cid in ctx.test.clips.ids[:len(prompts)]]
+    exclude = [_train_copy(ctx, n, text) for n, text in enumerate(prompts)]
     hits = index.query(prompts, samples, exclude)
     return [[ctx.train.clips.clip(int(j)) for j in row] for row in hits]
 

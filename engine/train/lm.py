@@ -184,7 +184,9 @@ def corrupt_motion_ids(ids: torch.Tensor, vocab: MotionVocab, p: float, generato
     """T2M-GPT's input corruption: each motion id of `ids` (any shape) replaced, with probability `p`, by a
     random code of the same slot. Text ids and specials are kept. Teacher forcing then cannot lean on
     copying the previous codes alone, and the prompt has to carry the motion."""
-    if p <= 0:
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"corruption probability must be in [0, 1], got {p}")
+    if p == 0:
         return ids
     lo, K = vocab.motion_offset, vocab.codes
     is_motion = (ids >= lo) & (ids < lo + vocab.slots * K)
@@ -208,10 +210,10 @@ class LMTrainer(nn.Module):
         """(B, L_target, d): the hidden state that predicts each target token. In training mode the motion ids
         the model reads back are corrupted with probability `corrupt` (the targets never are)."""
         lm = self.lm
-        p = self.corrupt if self.training else 0.0
+        rate = self.corrupt if self.training else 0.0
         if lm.config.is_encoder_decoder:
             enc = lm.get_encoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-            dec = lm.get_decoder()(input_ids=corrupt_motion_ids(batch["decoder_input_ids"], self.vocab, p),
+            dec = lm.get_decoder()(input_ids=corrupt_motion_ids(batch["decoder_input_ids"], self.vocab, rate),
                                    encoder_hidden_states=enc,
                                    encoder_attention_mask=batch["attention_mask"]).last_hidden_state
             if getattr(lm.config, "scale_decoder_outputs", lm.config.tie_word_embeddings):
@@ -226,7 +228,7 @@ class LMTrainer(nn.Module):
         for i in range(len(labels)):
             p, t = int(prompt_len[i]), int(target_len[i])
             seq[i, :p], seq[i, p:p + t] = batch["input_ids"][i, :p], labels[i, :t]
-        hidden = lm.model(input_ids=corrupt_motion_ids(seq, self.vocab, p), attention_mask=(seq != 0).long()
+        hidden = lm.model(input_ids=corrupt_motion_ids(seq, self.vocab, rate), attention_mask=(seq != 0).long()
                           ).last_hidden_state
         idx = (prompt_len[:, None] - 1 + torch.arange(labels.shape[1], device=labels.device)[None]).clamp(
             max=seq.shape[1] - 1)
