@@ -18,7 +18,7 @@ import torch
 
 from engine import mano
 from engine.errors import MotionFormatError, MotionValueError
-from engine.skeleton import FINGERS, HandModel, PARENTS_16
+from engine.skeleton import FINGERS, PARENTS_16, HandModel
 
 V, J = 778, 16
 TIPS = (744, 320, 443, 554, 671)  # fingertip vertices: thumb, index, middle, ring, pinky (smplx)

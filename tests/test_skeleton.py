@@ -1,10 +1,16 @@
 import numpy as np
 import torch
 
-from engine.skeleton import (
-    FINGERS, JOINT_NAMES_21, PARENTS_21, CanonicalHand, forward_kinematics, get_hand_model, joint_axes,
-)
 from engine.rotations import axis_angle_to_matrix, axis_angle_to_rot6d, rot6d_to_axis_angle
+from engine.skeleton import (
+    FINGERS,
+    JOINT_NAMES_21,
+    PARENTS_21,
+    CanonicalHand,
+    forward_kinematics,
+    get_hand_model,
+    joint_axes,
+)
 
 
 def test_tree_shapes():
