@@ -45,13 +45,18 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+def _loaded(component: str, loader, weights: str | Path | None, device: str):
+    """`loader(weights, device)`'s result, kept per component, weights folder and device."""
+    dev = pick_device(device)
+    key = (component + ":" + (str(Path(weights).resolve()) if weights else "default"), str(dev))
+    if key not in _MODELS:
+        _MODELS[key] = loader(weights, dev)
+    return _MODELS[key]
+
+
 def get_tokenizer(weights: str | Path | None = None, device: str = "auto") -> HandTokenizer:
     """The tokenizer from `weights` (default: shipped), loaded once per folder and device."""
-    dev = pick_device(device)
-    key = (str(Path(weights).resolve()) if weights else "default", str(dev))
-    if key not in _MODELS:
-        _MODELS[key] = load_tokenizer(weights, dev)
-    return _MODELS[key]
+    return _loaded("tokenizer", load_tokenizer, weights, device)
 
 
 @dataclass
@@ -83,9 +88,9 @@ def _to_model_rate(motion: HandMotion, fps: float) -> HandMotion:
     return motion.resample(fps)
 
 
-def placement_for(motion: HandMotion, model: HandTokenizer) -> Placement:
-    """The rigid move (translation + yaw) that puts `motion` where the tokenizer's training data was:
-    its mean wrist position and mean wrist orientation, from the tokenizer's statistics."""
+def placement_for(motion: HandMotion, model: torch.nn.Module) -> Placement:
+    """The rigid move (translation + yaw) that puts `motion` where a model's training data was: its mean
+    wrist position and mean wrist orientation, from the model's per-hand statistics (`mean`, `std`)."""
     mean = model.mean.cpu().numpy().astype(np.float64)
     six = mean[ORIENT].reshape(3, 2)
     usable = np.linalg.norm(six, axis=0).min() > 1e-3 and abs(np.cross(six[:, 0], six[:, 1])).max() > 1e-3
@@ -145,11 +150,7 @@ def get_lm(weights: str | Path | None = None, device: str = "auto"):
     """(language model, LMConfig) from `weights` (default: shipped), loaded once per folder and device."""
     from .models.lm import load_lm
 
-    dev = pick_device(device)
-    key = ("lm:" + (str(Path(weights).resolve()) if weights else "default"), str(dev))
-    if key not in _MODELS:
-        _MODELS[key] = load_lm(weights, dev)
-    return _MODELS[key]
+    return _loaded("lm", load_lm, weights, device)
 
 
 def _check_lm_matches(cfg, tok: HandTokenizer) -> None:
@@ -309,3 +310,123 @@ def lm_autocast(model) -> torch.autocast:
         return torch.autocast("cpu", enabled=False)
     dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.autocast("cuda", dtype=dtype)
+
+
+# --- in-betweening (diffusion) ------------------------------------------------------------------
+
+def get_inbetweener(weights: str | Path | None = None, device: str = "auto"):
+    """The in-betweener from `weights` (default: shipped), loaded once per folder and device."""
+    from .models.inbetween import load_inbetweener
+
+    return _loaded("inbetween", load_inbetweener, weights, device)
+
+
+@dataclass
+class Diffusion:
+    """How the in-betweener samples: `steps` DDIM steps, classifier-free `guidance` when there is text,
+    `strength` in [0, 1] (1: keys come out exactly; lower: keys are soft targets), `mode` "trained"
+    (learned conditioning) or "inpaint" (training-free soft-mask fallback)."""
+
+    seed: int = 0
+    steps: int = 20
+    guidance: float = 2.5
+    strength: float = 1.0
+    mode: str = "trained"
+
+    def check(self) -> None:
+        from .models.inbetween_sample import MODES
+
+        if not 1 <= self.steps <= 1000:
+            raise MotionValueError(f"steps must be in [1, 1000], got {self.steps}")
+        if not 0.0 <= self.strength <= 1.0:
+            raise MotionValueError(f"strength must be in [0, 1], got {self.strength}")
+        if not math.isfinite(self.guidance) or not 0.0 <= self.guidance <= 20.0:
+            raise MotionValueError(f"guidance must be in [0, 20], got {self.guidance}")
+        if self.mode not in MODES:
+            raise MotionValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+
+
+_WRIST_DIMS = np.r_[0:6, 96:99]  # one hand's orientation and translation features
+
+
+def _place_keys(known: np.ndarray, mask: np.ndarray, fps: float, model) -> tuple[np.ndarray, Placement]:
+    """Keyed values (T, 198) moved rigidly to where the model's training hands are (`placement_for`,
+    fitted on the frames that key a whole wrist), and the placement to undo afterwards."""
+    from .features import track_to_features
+    from .motion import HandTrack
+
+    full = np.stack([mask[:, k * 99 + _WRIST_DIMS].all(1) for k in range(2)], 1)  # (T, 2)
+    if not full.any():
+        return known, Placement.identity()
+    rest = np.tile(track_to_features(HandTrack.rest(len(known))), (1, 2))
+    whole = np.where(mask, known, rest).astype(np.float64)
+    placement = placement_for(features_to_motion(whole, fps, full), model)
+    moved, _ = motion_to_features(placement.apply(features_to_motion(whole, fps)))
+    wrist = np.zeros(known.shape[1], bool)
+    wrist[np.r_[_WRIST_DIMS, 99 + _WRIST_DIMS]] = True
+    return np.where(mask & wrist, moved, known).astype(np.float32), placement
+
+
+@torch.no_grad()
+def inbetween(keys, n_frames: int, fps: float = 30.0, text: str | None = None, seed: int = 0, strength: float = 1.0,
+              diffusion: Diffusion | None = None, weights: str | Path | None = None, device: str = "auto",
+              hands: tuple[str, ...] | None = None, progress=None) -> HandMotion:
+    """Fill a clip of `n_frames` at `fps` around keyed (possibly partial) poses, `engine.keys.Keys`
+    ({frame: {side: {part: values}}}); `text` optionally says what happens. Keys are hit exactly when
+    strength is 1. Returns the `hands` asked for (default: every hand that has a key).
+    progress(step, steps) is called after each denoising step."""
+    from .keys import apply_keys, keyed_hands, keys_to_features
+    from .models.inbetween_sample import denoise
+    from .models.text import sentence_embeddings
+
+    diffusion = diffusion or Diffusion(seed=seed, strength=strength)
+    diffusion.check()
+    if not isinstance(n_frames, (int, np.integer)) or n_frames < 2:
+        raise MotionValueError(f"n_frames must be a whole number >= 2, got {n_frames!r}")
+    _check_seconds((n_frames - 1) / fps if fps > 0 else float("nan"), fps)
+    if text is not None and not text.strip():
+        raise MotionValueError("text is empty; leave it out for no text")
+    model = get_inbetweener(weights, device)
+    rate = model.cfg.fps
+    # keys move to the model's frame rate (the nearest frame; a later key wins a shared frame)
+    n_model = int(round((n_frames - 1) * rate / fps)) + 1
+    model_keys = {int(round(int(f) * rate / fps)): pose for f, pose in sorted(keys.items(), key=lambda kv: int(kv[0]))}
+    known, mask = keys_to_features(keys, n_frames)  # validates everything first, at the caller's frames
+    known, mask = keys_to_features(model_keys, n_model)
+    moved, placement = _place_keys(known, mask, rate, model)
+    dev = next(model.parameters()).device
+    z = model.to_model_space(torch.from_numpy(moved).to(dev))[None]
+    m = torch.from_numpy(mask.astype(np.float32)).to(dev)[None]
+    emb = torch.from_numpy(sentence_embeddings([text])).to(dev) if text else None
+    gen = torch.Generator(device=dev).manual_seed(int(diffusion.seed))
+    z0 = denoise(model, z, m, emb, diffusion.steps, diffusion.guidance, diffusion.strength, diffusion.mode, gen,
+                 progress)
+    raw = model.from_model_space(z0)[0].cpu().numpy().astype(np.float64)
+    out = placement.undo(features_to_motion(raw, rate))
+    if abs(rate - fps) > 1e-9:
+        out = out.resample(fps)
+    out = out.slice(0, n_frames)
+    if out.n_frames < n_frames:
+        out = HandMotion.concat([out] + [out.slice(-1, None)] * (n_frames - out.n_frames))
+    if diffusion.strength == 1.0:
+        apply_keys(out, keys)
+    keep = hands or keyed_hands(keys)
+    return HandMotion(fps=fps, **{side: (out.track(side) if side in keep else None) for side in ("left", "right")})
+
+
+def react(motion: HandMotion, given: str = "left", text: str | None = None, seed: int = 0,
+          diffusion: Diffusion | None = None, weights: str | Path | None = None, device: str = "auto",
+          progress=None) -> HandMotion:
+    """The other hand generated for `given` hand's whole track (kept exactly as it is in `motion`)."""
+    from .keys import keys_from_motion
+
+    if given not in ("left", "right"):
+        raise MotionValueError(f"given must be 'left' or 'right', not {given!r}")
+    track = motion.track(given)
+    if track is None or not track.valid.any():
+        raise MotionValueError(f"the clip has no {given} hand to react to")
+    keys = keys_from_motion(motion, np.flatnonzero(track.valid), hands=(given,))
+    out = inbetween(keys, motion.n_frames, motion.fps, text, seed, diffusion=diffusion, weights=weights,
+                    device=device, hands=("left", "right"), progress=progress)
+    out.track(given).valid = track.valid.copy()
+    return out

@@ -18,6 +18,7 @@ from . import (
     caption_cmds,
     corpus_cmds,
     eval_cmds,
+    inbetween_cmds,
     lm_cmds,
     motion_cmds,
     tokenizer_cmds,
@@ -27,8 +28,8 @@ from . import (
 
 log = logging.getLogger("engine")
 
-COMMAND_MODULES = (motion_cmds, corpus_cmds, caption_cmds, tokenizer_cmds, lm_cmds, train_cmds, eval_cmds, bench_cmds,
-                   weights_cmds)
+COMMAND_MODULES = (motion_cmds, corpus_cmds, caption_cmds, tokenizer_cmds, lm_cmds, inbetween_cmds, train_cmds, eval_cmds,
+                   bench_cmds, weights_cmds)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -51,12 +51,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--methods", help="comma-separated methods (default: every available one)")
         if task in ("t2m", "m2t"):
             q.add_argument("--lm", metavar="DIR", help="language model weights for the lm method (default: shipped)")
+        if task == "inbetween":
+            q.add_argument("--inbetween", metavar="DIR", help="in-betweener weights for the diffusion methods "
+                                                              "(default: shipped)")
+            q.add_argument("--steps", type=int, default=20, help="denoising steps (default 20)")
         q.set_defaults(func=cmd_task, tasks=(task,))
     a = esub.add_parser("all", help="every evaluation above, one JSON report and one set of tables")
     _common(a, "corpus folder")
     a.add_argument("--weights", metavar="DIR", help="tokenizer weights folder (default: shipped)")
     a.add_argument("--evaluator", metavar="DIR", help="evaluator weights folder (default: shipped)")
     a.add_argument("--lm", metavar="DIR", help="language model weights (default: shipped, when present)")
+    a.add_argument("--inbetween", metavar="DIR", help="in-betweener weights (default: shipped, when present)")
     a.set_defaults(func=cmd_task, tasks=TASKS, methods=None)
 
 
@@ -100,7 +105,8 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
         if task == "inbetween":
             from ..eval.inbetween import evaluate_inbetween
 
-            return evaluate_inbetween(args.data, **kw)
+            return evaluate_inbetween(args.data, weights=getattr(args, "inbetween", None),
+                                      steps=getattr(args, "steps", 20), **kw)
         from ..eval.refine import evaluate_refine
 
         return evaluate_refine(args.data, **kw)

@@ -1,4 +1,4 @@
-"""Training commands: `handmotion train {tokenizer,evaluator,lm} [--config FILE] [key=value ...]`."""
+"""Training commands: `handmotion train {tokenizer,evaluator,lm,inbetween} [--config FILE] [key=value ...]`."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ def _add(tsub: argparse._SubParsersAction, name: str, help_text: str, config_cls
 
 def register(sub: argparse._SubParsersAction) -> None:
     from ..train.evaluator import TrainEvaluatorConfig
+    from ..train.inbetween import TrainInbetweenConfig
     from ..train.lm import TrainLMConfig
     from ..train.tokenizer import TrainTokenizerConfig
 
@@ -29,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
          TrainEvaluatorConfig, cmd_evaluator)
     _add(tsub, "lm", "train the text-motion language model (t2m, m2t, hand completion, continuation)",
          TrainLMConfig, cmd_lm)
+    _add(tsub, "inbetween", "train the diffusion in-betweener (keyframes, partial poses, one hand from the other)",
+         TrainInbetweenConfig, cmd_inbetween)
 
 
 def cmd_tokenizer(args: argparse.Namespace) -> int:
@@ -58,4 +61,14 @@ def cmd_lm(args: argparse.Namespace) -> int:
     cfg = build_config(args.config_cls, args.config, args.overrides)
     train_lm(cfg, progress=not args.no_progress)
     print(f"language model weights written to {cfg.out}")
+    return 0
+
+
+def cmd_inbetween(args: argparse.Namespace) -> int:
+    from ..train.config import build_config
+    from ..train.inbetween import train_inbetween
+
+    cfg = build_config(args.config_cls, args.config, args.overrides)
+    train_inbetween(cfg, progress=not args.no_progress)
+    print(f"in-betweener weights written to {cfg.out}")
     return 0

@@ -29,10 +29,26 @@ log = logging.getLogger(__name__)
 SPACINGS = (15, 30)
 Inbetweener = Callable[[Context, HandMotion, np.ndarray], HandMotion]
 
+
+
+def _diffusion(mode: str) -> Inbetweener:
+    def run(ctx: Context, motion: HandMotion, keys: np.ndarray) -> HandMotion:
+        from ..keys import keys_from_motion
+        from ..pipeline import Diffusion, inbetween
+
+        return inbetween(keys_from_motion(motion, keys), motion.n_frames, motion.fps,
+                         diffusion=Diffusion(seed=0, steps=ctx.cache.get("steps", 20), mode=mode),
+                         weights=ctx.cache.get("inbetween_weights"), device=ctx.device)
+    return run
+
+
 INBETWEENERS: dict[str, Inbetweener] = {
     "slerp": lambda ctx, motion, keys: interpolate(motion, keys, "slerp"),
     "bezier": lambda ctx, motion, keys: interpolate(motion, keys, "bezier"),
+    "diffusion": _diffusion("trained"),
+    "diffusion_inpaint": _diffusion("inpaint"),
 }
+NEEDS_WEIGHTS = {"diffusion", "diffusion_inpaint"}  # left out of the defaults when no weights are shipped
 
 
 def _rotations(motion: HandMotion) -> np.ndarray:
@@ -40,12 +56,22 @@ def _rotations(motion: HandMotion) -> np.ndarray:
     return np.concatenate([np.concatenate([tr.global_orient[:, None], tr.hand_pose], 1) for _, tr in motion.hands()], 1)
 
 
-def evaluate_inbetween(data: str, split: str | None = "test", methods: tuple[str, ...] = ("slerp", "bezier"),
+def default_methods(weights: str | None = None) -> tuple[str, ...]:
+    """Every method that can run: the diffusion ones only with weights given or shipped."""
+    from ..models.weights import default_dir
+
+    have = weights is not None or (default_dir("inbetween") / "model.safetensors").exists()
+    return tuple(m for m in INBETWEENERS if have or m not in NEEDS_WEIGHTS)
+
+
+def evaluate_inbetween(data: str, split: str | None = "test", methods: tuple[str, ...] | None = None,
                        spacings: tuple[int, ...] = SPACINGS, limit: int | None = None, device: str = "cpu",
-                       progress: bool = True) -> dict:
-    """The in-betweening report: {"spacings": {spacing: {method: scores}}}."""
+                       progress: bool = True, weights: str | None = None, steps: int = 20) -> dict:
+    """The in-betweening report: {"spacings": {spacing: {method: scores}}, "react": {method: scores}}."""
     test = load_split(data, split, limit)
     ctx = Context(test, test, None, device)  # type: ignore[arg-type]  (no evaluator needed)
+    ctx.cache.update(inbetween_weights=weights, steps=steps)
+    methods = methods or default_methods(weights)
     for name in methods:
         if name not in INBETWEENERS:
             raise KeyError(f"unknown in-betweening method {name!r} (known: {', '.join(INBETWEENERS)})")
@@ -81,4 +107,58 @@ def evaluate_inbetween(data: str, split: str | None = "test", methods: tuple[str
             scores["jerk_ratio"] = scores["jerk"] / max(gt_jerk, 1e-12)
             table[name] = scores
         report["spacings"][str(spacing)] = table
+    react_methods = ["mirror"] + [m for m in methods if m == "diffusion"]
+    report["react"] = evaluate_react(ctx, gts, react_methods, progress)
     return report
+
+
+def _bimanual(split) -> np.ndarray:
+    """Indices of the split's clips with a two-hand action."""
+    from ..corpus.actions import ACTIONS
+
+    return np.array([i for i, acts in enumerate(split.clips.actions)
+                     if any(a in ACTIONS and ACTIONS[a].kind == "bimanual" for a in acts)], dtype=np.int64)
+
+
+def _react_mirror(ctx: Context, motion: HandMotion, given: str) -> HandMotion:
+    """The baseline: the other hand copies the given one, mirrored across the body's YZ plane."""
+    other = "right" if given == "left" else "left"
+    return HandMotion(fps=motion.fps, **{given: motion.track(given), other: motion.track(given).mirrored()})
+
+
+def _react_diffusion(ctx: Context, motion: HandMotion, given: str) -> HandMotion:
+    from ..pipeline import Diffusion, react
+
+    return react(motion, given, diffusion=Diffusion(seed=0, steps=ctx.cache.get("steps", 20)),
+                 weights=ctx.cache.get("inbetween_weights"), device=ctx.device)
+
+
+REACTORS = {"mirror": _react_mirror, "diffusion": _react_diffusion}
+
+
+def evaluate_react(ctx: Context, gts: list[HandMotion], methods: list[str], progress: bool = True) -> dict:
+    """Hand reaction on the split's bimanual clips: each hand given in turn, the other generated. Contact
+    precision / recall / F1 of the result against the ground truth's contacts (pooled over clips), and the
+    generated hand's MPJPE (mm)."""
+    from .contact import contact_prf, motion_contacts
+
+    idx = _bimanual(ctx.test)
+    out = {}
+    for name in methods:
+        pred, true, err = [], [], []
+        for i in tqdm(idx, desc=f"react {name}", unit="clip", disable=not progress):
+            gt = gts[i]
+            for given in ("left", "right"):
+                res = REACTORS[name](ctx, gt, given)
+                pred.append(motion_contacts(res))
+                true.append(motion_contacts(gt))
+                other = "right" if given == "left" else "left"
+                g = world_joints(HandMotion(fps=gt.fps, **{other: gt.track(other)}))
+                r = world_joints(HandMotion(fps=gt.fps, **{other: res.track(other)}))
+                err.append(mpjpe_mm(r, g))
+        if not pred:
+            continue
+        p, r, f1 = contact_prf(np.concatenate(pred), np.concatenate(true))
+        out[name] = {"clips": int(len(idx)), "contact_precision": p, "contact_recall": r, "contact_f1": f1,
+                     "other_hand_mpjpe_mm": float(np.mean(err))}
+    return out

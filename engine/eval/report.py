@@ -8,6 +8,7 @@ T2M_COLS = ("r_precision_top1", "r_precision_top2", "r_precision_top3", "mm_dist
             "multimodality", "contact_f1", "limit_frames", "paraphrase_p10", "paraphrase_first_hit")
 M2T_COLS = ("bleu1", "bleu4", "rouge_l", "cider_d", "r_precision_top1", "r_precision_top3")
 INBETWEEN_COLS = ("mpjpe_mm", "l2p", "l2q", "npss", "jerk_ratio", "keyframe_error_rad")
+REACT_COLS = ("contact_precision", "contact_recall", "contact_f1", "other_hand_mpjpe_mm")
 REFINE_COLS = ("defects_removed", "removed_limit", "removed_spike", "removed_flip", "removed_dropout",
                "removed_interpenetration", "mpjpe_mm", "mpjpe_ratio", "far_frames_identical", "clean_unchanged")
 SHORT = {"r_precision_top1": "R@1", "r_precision_top2": "R@2", "r_precision_top3": "R@3", "mm_dist": "MM-Dist",
@@ -76,9 +77,15 @@ def render(task: str, report: dict, markdown: bool = False) -> str:
         return "\n\n".join(h(f"motion to text: {kind} captions ({next(iter(t.values()))['clips']} clips)") + table(t, M2T_COLS, markdown)
                            for kind, t in report["kinds"].items())
     if task == "inbetween":
-        return "\n\n".join(h(f"in-betweening, keys every {sp} frames ({report['clips']} clips; ground-truth jerk "
-                             f"{report['ground_truth_jerk']:.1f} m/s^3)") + table(t, INBETWEEN_COLS, markdown)
-                           for sp, t in report["spacings"].items())
+        out = "\n\n".join(h(f"in-betweening, keys every {sp} frames ({report['clips']} clips; ground-truth jerk "
+                            f"{report['ground_truth_jerk']:.1f} m/s^3)") + table(t, INBETWEEN_COLS, markdown)
+                          for sp, t in report["spacings"].items())
+        react = report.get("react") or {}
+        if react:
+            n = next(iter(react.values()))["clips"]
+            out += "\n\n" + h(f"hand reaction: each hand of {n} bimanual clips given, the other generated") + table(
+                react, REACT_COLS, markdown)
+        return out
     if task == "refine":
         return h(f"refinement on the corruption suite ({report['clips']} clips)") + table(report["methods"], REFINE_COLS, markdown)
     raise KeyError(task)

@@ -27,3 +27,35 @@ def text_tokenizer(directory: str | None = None):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(directory or str(minilm_dir()), local_files_only=True)
+
+
+@lru_cache(maxsize=1)
+def _sentence_model():
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    return AutoModel.from_pretrained(str(minilm_dir()), local_files_only=True).eval()
+
+
+def sentence_embeddings(texts: list[str], batch: int = 128) -> "np.ndarray":
+    """all-MiniLM-L6-v2 sentence embeddings (mean-pooled, L2-normalised), (N, 384) float32, on the CPU."""
+    import numpy as np
+    import torch
+
+    model, tok = _sentence_model(), text_tokenizer()
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths batched: little padding
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(texts), batch):
+            enc = tok([texts[i] for i in order[start:start + batch]], padding=True, truncation=True, max_length=128,
+                      return_tensors="pt")
+            h = model(**enc).last_hidden_state
+            m = enc["attention_mask"][..., None].to(h.dtype)
+            v = (h * m).sum(1) / m.sum(1).clamp(min=1)
+            out.append(torch.nn.functional.normalize(v, dim=-1).numpy())
+    if not out:
+        return np.zeros((0, 384), np.float32)
+    emb = np.empty((len(texts), 384), np.float32)
+    emb[order] = np.concatenate(out)
+    return emb

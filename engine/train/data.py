@@ -106,8 +106,13 @@ class WindowSampler:
         self.rng = np.random.default_rng(seed)
 
     def sample(self, batch: int) -> torch.Tensor:
+        return self.sample_with_index(batch)[0]
+
+    def sample_with_index(self, batch: int) -> tuple[torch.Tensor, np.ndarray]:
+        """(batch, window, 198) windows and the (batch,) clip index each came from."""
         out = np.empty((batch, self.window, self.clips.features.shape[1]), dtype=np.float32)
-        for b, i in enumerate(self.rng.choice(len(self.clips), size=batch, p=self.p)):
+        picked = self.rng.choice(len(self.clips), size=batch, p=self.p)
+        for b, i in enumerate(picked):
             x = self.clips.clip(i)
             if len(x) >= self.window:
                 s = self.rng.integers(0, len(x) - self.window + 1)
@@ -115,7 +120,7 @@ class WindowSampler:
             else:
                 out[b, :len(x)] = x
                 out[b, len(x):] = x[-1]
-        return torch.from_numpy(out)
+        return torch.from_numpy(out), picked
 
 
 def feature_stats(clips: ClipSet, mirror: np.ndarray, floor: float = 0.05) -> tuple[np.ndarray, np.ndarray]:

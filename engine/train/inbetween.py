@@ -1,0 +1,235 @@
+"""`handmotion train inbetween`: the diffusion in-betweener on corpus windows, through `run_training`.
+
+Each window (B, T, 198) gets a random observation mask (`random_masks`: keyframes at a spacing or at
+random frames, known intervals, one whole hand, wrists only, some fingers, or nothing), a random
+diffusion step and, for `text_share` of the windows, the sentence embedding of one of its clip's
+captions. Loss on the predicted clean motion x0:
+  MSE on normalised features + `w_velocity` x MSE on their frame differences
+  + `w_fk` x L1 on forward-kinematics joint positions (cm, both hands in right-hand space).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import HandMotionError
+from ..features import HAND_DIM, MOTION_DIM
+from ..models.inbetween import InbetweenConfig, InbetweenDenoiser, linear_fill, save_inbetweener
+from ..models.inbetween_sample import denoise, training_scheduler
+from ..models.kinematics import right_hand_joints
+from ..models.tokenizer import MIRROR
+from .config import TrainRun, training_meta
+from .data import WindowSampler, feature_stats, load_captions, load_clips
+from .loop import run_training
+
+log = logging.getLogger(__name__)
+
+WRIST_DIMS = np.r_[0:6, 96:99]  # one hand's orientation and translation
+FINGER_DIMS = [np.arange(6 + 18 * f, 6 + 18 * (f + 1)) for f in range(5)]  # MANO order: index middle pinky ring thumb
+CAPTION_KINDS_FOR_TEXT = ("script",)  # what an animator types; one caption per clip keeps the embedding pass short
+
+
+@dataclass
+class TrainInbetweenConfig(TrainRun):
+    out: str = "runs/inbetween"
+    # model (InbetweenConfig fields)
+    d_model: int = 192
+    layers: int = 4
+    heads: int = 4
+    d_ff: int = 768
+    dropout: float = 0.1
+    text: bool = True
+    fps: float = 30.0
+    train_timesteps: int = 1000
+    beta_schedule: str = "squaredcos_cap_v2"
+    # training
+    steps: int = 4000
+    batch: int = 24
+    window: int = 120
+    lr: float = 4e-4
+    weight_decay: float = 0.01
+    w_velocity: float = 1.0
+    w_fk: float = 0.05
+    text_share: float = 0.7  # windows that see their caption; the rest learn the null (for guidance)
+    val_windows: int = 48
+    val_steps: int = 10
+
+    def __post_init__(self) -> None:
+        self.model_config()
+        if self.window < 8:
+            raise ValueError("window must be at least 8 frames")
+
+    def model_config(self) -> InbetweenConfig:
+        return self.pick(InbetweenConfig)
+
+
+def _keys_mask(T: int, rng: np.random.Generator) -> np.ndarray:
+    """(T,) bool: keyframes at a random spacing and offset (mostly with both ends), or random frames."""
+    frames = np.zeros(T, dtype=bool)
+    if rng.random() < 0.7:
+        every = int(rng.integers(2, 46))
+        frames[int(rng.integers(0, every))::every] = True
+        if rng.random() < 0.7:
+            frames[[0, T - 1]] = True
+    else:
+        frames[rng.choice(T, size=int(rng.integers(1, max(2, T // 8))), replace=False)] = True
+    return frames
+
+
+def random_mask(T: int, rng: np.random.Generator) -> np.ndarray:
+    """One window's observation mask (T, 198) bool, drawn from the kinds an animator gives."""
+    m = np.zeros((T, MOTION_DIM), dtype=bool)
+    kind = rng.choice(6, p=[0.45, 0.1, 0.15, 0.1, 0.1, 0.1])
+    if kind == 0:  # keyframes
+        m[_keys_mask(T, rng)] = True
+    elif kind == 1:  # known intervals: a start, an end, or both
+        a, b = sorted(rng.integers(1, T, size=2))
+        side = rng.integers(3)
+        if side in (0, 2):
+            m[:a] = True
+        if side in (1, 2):
+            m[b:] = True
+    elif kind == 2:  # one whole hand, the other free or keyed sparsely
+        hand = int(rng.integers(2))
+        m[:, hand * HAND_DIM:(hand + 1) * HAND_DIM] = True
+        if rng.random() < 0.5:
+            other = slice((1 - hand) * HAND_DIM, (2 - hand) * HAND_DIM)
+            m[_keys_mask(T, rng), other] = True
+    elif kind in (3, 4):  # wrists only / some fingers, all frames, sometimes with sparse full keys
+        for hand in range(2):
+            if kind == 3:
+                m[:, hand * HAND_DIM + WRIST_DIMS] = True
+            else:
+                for f in np.flatnonzero(rng.random(5) < 0.4):
+                    m[:, hand * HAND_DIM + FINGER_DIMS[f]] = True
+        if rng.random() < 0.5:
+            m[_keys_mask(T, rng)] = True
+    return m  # kind 5: nothing observed (the unconditional model, for inpainting)
+
+
+def random_masks(batch: int, T: int, rng: np.random.Generator) -> torch.Tensor:
+    """(batch, T, 198) float 0/1."""
+    return torch.from_numpy(np.stack([random_mask(T, rng) for _ in range(batch)]).astype(np.float32))
+
+
+def caption_embeddings(corpus: str | Path, ids: np.ndarray) -> np.ndarray:
+    """(n_clips, len(CAPTION_KINDS_FOR_TEXT), 384) sentence embeddings of each clip's first caption of
+    each kind (NaN where missing), cached in `<corpus>/cache/minilm_<hash>.npz`."""
+    from ..models.text import sentence_embeddings
+
+    root = Path(corpus)
+    key = hashlib.sha256((root / "manifest.json").read_bytes() + ids.tobytes()).hexdigest()[:16]
+    cache = root / "cache" / f"minilm_{key}.npz"
+    if cache.exists():
+        with np.load(cache) as z:
+            return z["emb"]
+    captions = load_captions(root, None)
+    texts, where = [], []
+    for i, cid in enumerate(ids):
+        for k, kind in enumerate(CAPTION_KINDS_FOR_TEXT):
+            got = captions.get(int(cid), {}).get(kind, [])
+            if got:
+                texts.append(got[0])
+                where.append((i, k))
+    log.info("embedding %d captions with all-MiniLM-L6-v2 (once; cached in %s)", len(texts), cache.parent)
+    emb = np.full((len(ids), len(CAPTION_KINDS_FOR_TEXT), 384), np.nan, dtype=np.float32)
+    vec = sentence_embeddings(texts)
+    for (i, k), v in zip(where, vec):
+        emb[i, k] = v
+    try:
+        cache.parent.mkdir(exist_ok=True)
+        np.savez(cache, emb=emb)
+    except OSError as exc:
+        log.warning("could not cache caption embeddings in %s: %s", cache.parent, exc)
+    return emb
+
+
+def inbetween_loss(model: InbetweenDenoiser, batch: dict[str, torch.Tensor], noise_sched, w_velocity: float,
+                   w_fk: float) -> tuple[torch.Tensor, dict[str, float]]:
+    """batch: x (B, T, 198) raw features, mask (B, T, 198), text (B, 384) or NaN rows -> (loss, logs)."""
+    x0 = model.to_model_space(batch["x"])
+    B = len(x0)
+    t = torch.randint(0, noise_sched.config.num_train_timesteps, (B,), device=x0.device)
+    x_t = noise_sched.add_noise(x0, torch.randn_like(x0), t)
+    pred = model(x_t, t, x0, batch["mask"], batch.get("text"))
+    rec = F.mse_loss(pred, x0)
+    vel = F.mse_loss(pred[:, 1:] - pred[:, :-1], x0[:, 1:] - x0[:, :-1])
+    hands = lambda z: (z.reshape(*z.shape[:-1], 2, HAND_DIM) * model.std + model.mean)  # noqa: E731  right-hand space
+    fk = (right_hand_joints(hands(pred)) - right_hand_joints(hands(x0))).abs().mean() * 100.0
+    loss = rec + w_velocity * vel + w_fk * fk
+    return loss, {"loss": loss.item(), "rec": rec.item(), "vel": vel.item(), "fk_cm": fk.item()}
+
+
+@torch.no_grad()
+def validation_scores(model: InbetweenDenoiser, windows: torch.Tensor, steps: int, spacings=(15, 30)) -> dict[str, float]:
+    """Joint error (mm, both hands, right-hand space) on the frames between keys every 15 and 30 frames,
+    for the model and for linear interpolation of the features (the same windows every time)."""
+    device = next(model.parameters()).device
+    x = windows.to(device)
+    x0 = model.to_model_space(x)
+    B, T, _ = x0.shape
+    joints = lambda z: right_hand_joints(z.reshape(B, T, 2, HAND_DIM) * model.std + model.mean)  # noqa: E731
+    truth = joints(x0)
+    out = {}
+    for every in spacings:
+        mask = torch.zeros_like(x0)
+        keys = np.unique(np.r_[np.arange(0, T, every), T - 1])
+        mask[:, keys] = 1.0
+        free = torch.ones(T, dtype=torch.bool, device=device)
+        free[torch.as_tensor(keys, device=device)] = False
+        gen = torch.Generator(device=device).manual_seed(0)
+        pred = denoise(model, x0, mask, steps=steps, generator=gen)
+        lin = linear_fill(x0 * mask, mask)
+        out[f"mm_{every}"] = ((joints(pred) - truth).norm(dim=-1)[:, free].mean() * 1000).item()
+        out[f"linear_mm_{every}"] = ((joints(lin) - truth).norm(dim=-1)[:, free].mean() * 1000).item()
+    return out
+
+
+def train_inbetween(cfg: TrainInbetweenConfig, progress: bool = True) -> InbetweenDenoiser:
+    """Train and save to `cfg.out` (the weights folder layout); returns the trained model."""
+    torch.manual_seed(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    train = load_clips(cfg.data, "train")
+    try:
+        val = load_clips(cfg.data, "val")
+    except HandMotionError:
+        log.warning("%s has no val split; validating on training windows", cfg.data)
+        val = train
+    model = InbetweenDenoiser(cfg.model_config())
+    model.set_stats(*feature_stats(train, MIRROR.numpy()))
+    log.info("in-betweener: %.2fM parameters, windows of %d frames", model.n_parameters() / 1e6, cfg.window)
+    text = caption_embeddings(cfg.data, train.ids) if cfg.text else None
+    sampler = WindowSampler(train, cfg.window, seed=cfg.seed)
+    rng = np.random.default_rng(cfg.seed + 1)
+    noise_sched = training_scheduler(model.cfg)
+
+    def next_batch() -> dict[str, torch.Tensor]:
+        x, idx = sampler.sample_with_index(cfg.batch)
+        batch = {"x": x, "mask": random_masks(cfg.batch, cfg.window, rng)}
+        if text is not None:
+            kinds = rng.integers(text.shape[1], size=cfg.batch)
+            emb = text[idx, kinds].copy()
+            emb[rng.random(cfg.batch) >= cfg.text_share] = np.nan
+            batch["text"] = torch.from_numpy(emb)
+        return batch
+
+    val_windows = WindowSampler(val, cfg.window, seed=12345).sample(cfg.val_windows)
+    model = run_training(
+        model,
+        lambda m, b: inbetween_loss(m, b, noise_sched, cfg.w_velocity, cfg.w_fk),
+        next_batch,
+        cfg,
+        Path(cfg.out),
+        evaluate=lambda m: validation_scores(m, val_windows, cfg.val_steps),
+        progress=progress,
+    )
+    save_inbetweener(model, cfg.out, meta=training_meta(cfg))
+    return model

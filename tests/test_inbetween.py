@@ -1,0 +1,201 @@
+"""The diffusion in-betweener: masks, keys, exact keyframes, partial poses, reaction, commands and the
+evaluation rows, on a tiny model trained by the real command on the committed sample corpus."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.errors import HandMotionError, MotionValueError
+from engine.interpolate import key_frames_every
+from engine.keys import apply_keys, keyed_hands, keys_from_motion, keys_to_features
+from engine.models.inbetween import InbetweenConfig, InbetweenDenoiser, linear_fill, load_inbetweener
+from engine.models.inbetween_sample import denoise
+from engine.pipeline import Diffusion, inbetween, react
+from engine.rotations import geodesic_angle
+from engine.train.inbetween import FINGER_DIMS, WRIST_DIMS, random_mask
+from tests.helpers import run_cli, smooth_motion
+
+SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "corpus"
+TINY = ("steps=6", "batch=4", "window=32", "eval_every=6", "d_model=32", "layers=1", "heads=2", "d_ff=64",
+        "val_windows=4", "val_steps=2", "threads=1")
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    from engine.cli import main
+
+    corpus = tmp_path_factory.mktemp("ib") / "corpus"
+    shutil.copytree(SAMPLE, corpus)
+    out = tmp_path_factory.mktemp("ib") / "run"
+    assert main(["-q", "train", "inbetween", "--no-progress", f"data={corpus}", f"out={out}", *TINY]) == 0
+    return out
+
+
+def _max_key_angle(out, ref, frames, side="right") -> float:
+    a, b = out.track(side), ref.track(side)
+    rot = lambda t: np.concatenate([t.global_orient[:, None], t.hand_pose], 1)[frames]  # noqa: E731
+    return float(geodesic_angle(rot(a), rot(b)).max())
+
+
+def test_linear_fill_interpolates_each_dimension_between_its_own_observations():
+    T = 7
+    values = torch.zeros(1, T, 3)
+    mask = torch.zeros(1, T, 3)
+    values[0, [1, 5], 0], mask[0, [1, 5], 0] = torch.tensor([2.0, 6.0]), 1  # dim 0: frames 1 and 5
+    values[0, 3, 1], mask[0, 3, 1] = 4.0, 1  # dim 1: one frame, held everywhere
+    out = linear_fill(values, mask)[0]
+    assert torch.allclose(out[:, 0], torch.tensor([2.0, 2.0, 3.0, 4.0, 5.0, 6.0, 6.0]))
+    assert torch.allclose(out[:, 1], torch.full((T,), 4.0))
+    assert torch.equal(out[:, 2], torch.zeros(T))  # never observed
+
+
+def test_training_masks_cover_every_kind_an_animator_gives():
+    rng = np.random.default_rng(0)
+    masks = [random_mask(64, rng) for _ in range(400)]
+    kinds = {"empty": 0, "whole frames": 0, "one hand": 0, "wrists only": 0, "some fingers": 0}
+    for m in masks:
+        frames = m.all(1)
+        if not m.any():
+            kinds["empty"] += 1
+        elif m[:, :99].all() != m[:, 99:].all():
+            kinds["one hand"] += 1
+        elif m[:, WRIST_DIMS].all() and not m[:, FINGER_DIMS[0]].all() and not frames.any():
+            kinds["wrists only"] += 1
+        elif any(m[:, 99 * h + FINGER_DIMS[f]].all() for h in range(2) for f in range(5)) and not frames.all():
+            kinds["some fingers"] += 1
+        elif frames.any():
+            kinds["whole frames"] += 1
+    assert all(n > 10 for n in kinds.values()), kinds
+    for m in masks:  # joints are observed whole: a 6D block is all in or all out
+        blocks = m[:, :96].reshape(64, 16, 6)
+        assert (blocks.all(-1) == blocks.any(-1)).all()
+
+
+def test_keys_validate_and_write_back_exactly():
+    m = smooth_motion(30, 30.0, seed=3)
+    keys = {4: {"right": {"hand_pose": {"index1": [0.1, 0.2, 0.3], 14: [0.0, 0.5, 0.0]}, "transl": [0.1, 0.2, 0.3]}}}
+    known, mask = keys_to_features(keys, 30)
+    assert mask.sum() == 6 + 6 + 3 and mask[4].sum() == 15
+    assert keyed_hands(keys) == ("right",)
+    apply_keys(m, keys)
+    assert np.allclose(m.right.hand_pose[4, 0], [0.1, 0.2, 0.3]) and np.allclose(m.right.transl[4], [0.1, 0.2, 0.3])
+    bad = [({40: {"right": {"transl": [0, 0, 0]}}}, "outside"), ({1: {"middle": {"transl": [0, 0, 0]}}}, "unknown hand"),
+           ({1: {"right": {"elbow": [0, 0, 0]}}}, "unknown part"),
+           ({1: {"right": {"hand_pose": {"index9": [0, 0, 0]}}}}, "unknown joint"),
+           ({1: {"right": {"transl": [0, float("nan"), 0]}}}, "NaN"), ({1: {"right": {"transl": [0, 0]}}}, "3 numbers"),
+           ({}, "at least one key"), ({"x": {"right": {"transl": [0, 0, 0]}}}, "whole number")]
+    for k, msg in bad:
+        with pytest.raises(MotionValueError, match=msg):
+            keys_to_features(k, 30)
+
+
+def test_keyframes_come_out_exactly_for_any_spacing_and_at_the_ends(weights):
+    m = smooth_motion(50, 30.0, seed=1)
+    for every in (1, 7, 15, 49):
+        frames = key_frames_every(m.n_frames, every)
+        out = inbetween(keys_from_motion(m, frames), m.n_frames, m.fps, diffusion=Diffusion(steps=3), weights=weights,
+                        device="cpu")
+        assert out.n_frames == m.n_frames and out.fps == m.fps
+        for side in ("left", "right"):
+            assert _max_key_angle(out, m, frames, side) <= 1e-5
+            assert np.abs(out.track(side).transl[frames] - m.track(side).transl[frames]).max() <= 1e-6
+    for mode in ("trained", "inpaint"):  # and in the training-free mode, and off the model's frame rate
+        m24 = m.resample(24.0)
+        frames = [0, 11, m24.n_frames - 1]
+        out = inbetween(keys_from_motion(m24, frames), m24.n_frames, 24.0, diffusion=Diffusion(steps=3, mode=mode),
+                        weights=weights, device="cpu")
+        assert out.fps == 24.0 and out.n_frames == m24.n_frames
+        assert _max_key_angle(out, m24, frames) <= 1e-5
+
+
+def test_partial_keys_are_hit_and_only_keyed_hands_returned(weights):
+    keys = {0: {"right": {"global_orient": [0.1, 0.2, 0.0], "transl": [0.05, 0.0, 0.0]}},
+            20: {"right": {"hand_pose": {"index1": [0.0, 0.0, 0.8]}}}}
+    out = inbetween(keys, 30, 30.0, diffusion=Diffusion(steps=3), weights=weights, device="cpu")
+    assert out.left is None and out.right is not None
+    assert np.allclose(out.right.global_orient[0], [0.1, 0.2, 0.0]) and np.allclose(out.right.transl[0], [0.05, 0, 0])
+    assert np.allclose(out.right.hand_pose[20, 0], [0.0, 0.0, 0.8])
+    assert np.isfinite(out.right.hand_pose).all()
+
+
+def test_seeds_strength_text_and_steps_change_the_sample_deterministically(weights):
+    m = smooth_motion(40, 30.0, seed=2)
+    keys = keys_from_motion(m, [0, 39])
+    run = lambda **kw: inbetween(keys, 40, 30.0, weights=weights, device="cpu",  # noqa: E731
+                                 **{"diffusion": Diffusion(steps=3, **kw.pop("d", {})), **kw}).right.hand_pose
+    a, b = run(d={"seed": 1}), run(d={"seed": 1})
+    assert np.array_equal(a, b)
+    assert not np.allclose(a, run(d={"seed": 2}))
+    assert not np.allclose(a, run(d={"seed": 1}, text="the fingers drum on a table"))
+    soft = inbetween(keys, 40, 30.0, diffusion=Diffusion(steps=3, strength=0.5), weights=weights, device="cpu")
+    assert geodesic_angle(soft.right.hand_pose[[0]], m.right.hand_pose[[0]]).max() > 1e-5  # keys are soft targets
+    for bad in (Diffusion(steps=0), Diffusion(strength=1.5), Diffusion(mode="dream"), Diffusion(guidance=float("nan"))):
+        with pytest.raises(MotionValueError):
+            inbetween(keys, 40, 30.0, diffusion=bad, weights=weights, device="cpu")
+    with pytest.raises(MotionValueError):
+        inbetween(keys, 10**6, 30.0, weights=weights, device="cpu")
+    with pytest.raises(MotionValueError, match="text is empty"):
+        inbetween(keys, 40, 30.0, text="  ", weights=weights, device="cpu")
+
+
+def test_react_keeps_the_given_hand_exactly(weights):
+    m = smooth_motion(45, 30.0, seed=4)
+    out = react(m, "left", diffusion=Diffusion(steps=3), weights=weights, device="cpu")
+    assert np.array_equal(out.left.hand_pose, m.left.hand_pose) and np.array_equal(out.left.transl, m.left.transl)
+    assert out.right.n_frames == 45 and np.isfinite(out.right.hand_pose).all()
+    with pytest.raises(MotionValueError, match="no right hand"):
+        react(m.slice().__class__(fps=30.0, left=m.left), "right", weights=weights, device="cpu")
+
+
+def test_denoiser_reloads_identically_and_refuses_other_weights(weights, tmp_path):
+    model = load_inbetweener(weights)
+    x = torch.randn(2, 20, 198)
+    mask = (torch.rand(2, 20, 198) < 0.3).float()
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    a = denoise(model, x, mask, steps=2, generator=gen())
+    assert torch.equal(a, denoise(load_inbetweener(weights), x, mask, steps=2, generator=gen()))
+    assert torch.equal(a[mask > 0], x[mask > 0])
+    with pytest.raises(HandMotionError, match="no weights"):
+        load_inbetweener(tmp_path)
+    with pytest.raises(ValueError):
+        InbetweenConfig(d_model=30, heads=4)
+    assert InbetweenDenoiser(InbetweenConfig(d_model=32, heads=2, layers=1, d_ff=32, text=False))(
+        x, torch.zeros(2, dtype=torch.long), x, mask).shape == (2, 20, 198)
+
+
+def test_inbetween_and_react_commands(weights, tmp_path, capsys):
+    from engine.io import load_motion, save_motion
+
+    src = tmp_path / "in.npz"
+    m = smooth_motion(33, 24.0, seed=5)
+    save_motion(m, src)
+    code, out, _ = run_cli(capsys, "inbetween", str(src), "--keys", "0,10,32", "-o", str(tmp_path / "ib.npz"),
+                           "--weights", str(weights), "--steps", "2", "--device", "cpu")
+    assert code == 0 and "keyed frames: 0, 10, 32" in out
+    got = load_motion(tmp_path / "ib.npz")
+    assert got.n_frames == 33 and got.fps == 24.0
+    assert _max_key_angle(got, m, [0, 10, 32]) <= 1e-5
+    code, _, _ = run_cli(capsys, "react", str(src), "--given", "right", "-o", str(tmp_path / "r.npz"), "--weights",
+                         str(weights), "--steps", "2", "--text", "both hands clap", "--device", "cpu")
+    assert code == 0 and np.allclose(load_motion(tmp_path / "r.npz").right.hand_pose, m.right.hand_pose, atol=1e-6)
+    code, _, err = run_cli(capsys, "inbetween", str(src), "--keys", "0,99", "-o", str(tmp_path / "x.npz"),
+                           "--weights", str(weights))
+    assert code != 0 and "outside the clip" in err
+
+
+def test_eval_inbetween_reports_diffusion_and_reaction(weights, tmp_path, capsys):
+    code, out, _ = run_cli(capsys, "-q", "eval", "inbetween", "--data", str(SAMPLE), "--split", "all",
+                           "--inbetween", str(weights), "--steps", "2", "--json", str(tmp_path / "r.json"))
+    assert code == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    for table in report["spacings"].values():
+        assert {"slerp", "bezier", "diffusion", "diffusion_inpaint"} <= set(table)
+        assert table["diffusion"]["keyframe_error_rad"] <= 1e-5
+    assert {"mirror", "diffusion"} == set(report["react"]) and report["react"]["mirror"]["clips"] == 2
+    assert "hand reaction" in out
