@@ -7,6 +7,8 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import HandMotionError
 
 
@@ -38,9 +40,8 @@ def _sentence_model():
     return AutoModel.from_pretrained(str(minilm_dir()), local_files_only=True).eval()
 
 
-def sentence_embeddings(texts: list[str], batch: int = 128) -> "np.ndarray":
+def sentence_embeddings(texts: list[str], batch: int = 128) -> np.ndarray:
     """all-MiniLM-L6-v2 sentence embeddings (mean-pooled, L2-normalised), (N, 384) float32, on the CPU."""
-    import numpy as np
     import torch
 
     model, tok = _sentence_model(), text_tokenizer()
