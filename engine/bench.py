@@ -34,7 +34,7 @@ class Unavailable(Exception):
 class Case:
     name: str
     what: str
-    setup: Callable[[str, str | None], Callable[[], object]]  # (device, LM weights or None) -> the call to time
+    setup: Callable[[str, dict[str, str]], Callable[[], object]]  # (device, {component: weights}) -> the call to time
 
 
 def clip_of(seconds: float, fps: float = 30.0) -> HandMotion:
@@ -54,7 +54,7 @@ def _weights(component: str):
     return d
 
 
-def _tokenize(device: str, lm: str | None = None):
+def _tokenize(device: str, weights: dict[str, str]):
     from .pipeline import get_tokenizer, tokenize
 
     _weights("tokenizer")
@@ -63,7 +63,7 @@ def _tokenize(device: str, lm: str | None = None):
     return lambda: tokenize(motion, device=device)
 
 
-def _detokenize(device: str, lm: str | None = None):
+def _detokenize(device: str, weights: dict[str, str]):
     from .pipeline import detokenize, tokenize
 
     _weights("tokenizer")
@@ -71,14 +71,14 @@ def _detokenize(device: str, lm: str | None = None):
     return lambda: detokenize(tokens, device=device)
 
 
-def _caption_rules(device: str, lm: str | None = None):
+def _caption_rules(device: str, weights: dict[str, str]):
     from .caption import describe
 
     motion = clip_of(4.0)
     return lambda: describe(motion, n=1)
 
 
-def _evaluator(device: str, lm: str | None = None):
+def _evaluator(device: str, weights: dict[str, str]):
     from .eval.evaluator import get_evaluator
 
     _weights("evaluator")
@@ -87,28 +87,42 @@ def _evaluator(device: str, lm: str | None = None):
     return lambda: (model.encode_motions([motion]), model.encode_text(["The right hand waves hello."]))
 
 
-def _lm_weights(lm: str | None):
-    if lm is None:
-        return _weights("lm")
-    if not (Path(lm) / "config.json").exists():
-        raise Unavailable(f"no weights in {lm}")
-    return lm
+def _given_or_shipped(weights: dict[str, str], component: str):
+    """The weights folder given for `component`, else the shipped one; Unavailable when neither has weights."""
+    if component not in weights:
+        return _weights(component)
+    if not (Path(weights[component]) / "config.json").exists():
+        raise Unavailable(f"no weights in {weights[component]}")
+    return weights[component]
 
 
-def _generate(device: str, lm: str | None = None):
+def _generate(device: str, weights: dict[str, str]):
     from .pipeline import generate, get_lm
 
-    weights = _lm_weights(lm)
-    get_lm(weights, device)
-    return lambda: generate("The right hand waves hello.", 4.0, 30.0, seed=0, weights=weights, device=device)
+    lm = _given_or_shipped(weights, "lm")
+    get_lm(lm, device)
+    return lambda: generate("The right hand waves hello.", 4.0, 30.0, seed=0, weights=lm, device=device)
 
 
-def _caption_lm(device: str, lm: str | None = None):
+def _caption_lm(device: str, weights: dict[str, str]):
     from .pipeline import caption_lm
 
-    weights = _lm_weights(lm)
+    lm = _given_or_shipped(weights, "lm")
     motion = clip_of(4.0)
-    return lambda: caption_lm(motion, weights=weights, device=device)
+    return lambda: caption_lm(motion, weights=lm, device=device)
+
+
+def _inbetween(device: str, weights: dict[str, str]):
+    from .interpolate import key_frames_every
+    from .keys import keys_from_motion
+    from .pipeline import Diffusion, get_inbetweener, inbetween
+
+    folder = _given_or_shipped(weights, "inbetween")
+    get_inbetweener(folder, device)
+    motion = clip_of(4.0)  # 120 frames
+    keys = keys_from_motion(motion, key_frames_every(motion.n_frames, 15))
+    return lambda: inbetween(keys, motion.n_frames, motion.fps, diffusion=Diffusion(seed=0), weights=folder,
+                             device=device)
 
 
 CASES = (
@@ -118,9 +132,9 @@ CASES = (
     Case("evaluator", "embed a 4 s clip and one prompt (text-motion evaluator)", _evaluator),
     Case("generate", "text to a 4 s two-hand clip (language model + SHIFT decoder)", _generate),
     Case("caption_lm", "caption a 4 s clip with the language model (greedy)", _caption_lm),
+    Case("inbetween", "in-between 120 frames keyed every 15 (diffusion, 20 DDIM steps)", _inbetween),
 )
 NOT_IN_BUILD = {
-    "inbetween": "in-between 120 frames: no in-betweener in this build",
     "refine": "refine a 4 s clip: no refiner in this build",
 }
 
@@ -155,9 +169,9 @@ def device_info(device: str) -> dict:
 
 
 def run_bench(device: str = "cpu", warmup: int = 3, repeat: int = 20, only: tuple[str, ...] | None = None,
-              lm: str | None = None) -> dict:
-    """{"device": info, "cases": {name: timings or {"skipped": reason}}}. `lm`: language-model weights for
-    the generate and caption_lm cases (default: the shipped ones)."""
+              weights: dict[str, str] | None = None) -> dict:
+    """{"device": info, "cases": {name: timings or {"skipped": reason}}}. `weights`: {component: folder}
+    to time instead of the shipped weights ("lm", "inbetween")."""
     known = [c.name for c in CASES] + list(NOT_IN_BUILD)
     for name in only or ():
         if name not in known:
@@ -167,7 +181,7 @@ def run_bench(device: str = "cpu", warmup: int = 3, repeat: int = 20, only: tupl
         if only and case.name not in only:
             continue
         try:
-            fn = case.setup(device, lm)
+            fn = case.setup(device, weights or {})
         except Unavailable as exc:
             cases[case.name] = {"what": case.what, "skipped": str(exc)}
             continue

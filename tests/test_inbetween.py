@@ -199,3 +199,11 @@ def test_eval_inbetween_reports_diffusion_and_reaction(weights, tmp_path, capsys
         assert table["diffusion"]["keyframe_error_rad"] <= 1e-5
     assert {"mirror", "diffusion"} == set(report["react"]) and report["react"]["mirror"]["clips"] == 2
     assert "hand reaction" in out
+
+
+def test_bench_times_a_given_inbetweener(weights, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code, text, _ = run_cli(capsys, "bench", "--only", "inbetween", "--inbetween", str(weights), "--device", "cpu",
+                            "--repeat", "1", "--warmup", "0", "--json", str(out))
+    assert code == 0 and "inbetween" in text
+    assert json.loads(out.read_text())["cases"]["inbetween"]["p50_ms"] > 0

@@ -15,6 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repeat", type=int, default=20, help="timed calls (default 20)")
     p.add_argument("--only", help="comma-separated cases (default: all)")
     p.add_argument("--lm", metavar="DIR", help="language model weights for generate / caption_lm (default: shipped)")
+    p.add_argument("--inbetween", metavar="DIR", help="in-betweener weights for inbetween (default: shipped)")
     p.add_argument("--json", metavar="OUT", help="also write the timings to this JSON file")
     p.set_defaults(func=cmd_bench)
 
@@ -31,7 +32,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     only = tuple(s.strip() for s in args.only.split(",") if s.strip()) if args.only else None
-    report = run_bench(str(pick_device(args.device)), args.warmup, args.repeat, only, args.lm)
+    weights = {k: v for k, v in (("lm", args.lm), ("inbetween", args.inbetween)) if v}
+    report = run_bench(str(pick_device(args.device)), args.warmup, args.repeat, only, weights)
     print(bench_table(report))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))

@@ -12,6 +12,7 @@ Methods are registered in `INBETWEENERS`: a function (context, motion, key frame
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -67,21 +68,30 @@ def default_methods(weights: str | None = None) -> tuple[str, ...]:
 def evaluate_inbetween(data: str, split: str | None = "test", methods: tuple[str, ...] | None = None,
                        spacings: tuple[int, ...] = SPACINGS, limit: int | None = None, device: str = "cpu",
                        progress: bool = True, weights: str | None = None, steps: int = 20) -> dict:
-    """The in-betweening report: {"spacings": {spacing: {method: scores}}, "react": {method: scores}}."""
-    test = load_split(data, split, limit)
-    ctx = Context(test, test, None, device)  # type: ignore[arg-type]  (no evaluator needed)
-    ctx.cache.update(inbetween_weights=weights, steps=steps)
+    """The in-betweening report: {"spacings": {spacing: {method: scores}}, "react": {method: scores}}.
+    `data`: a corpus folder (its `split`), or a folder of motion files (e.g. mocap takes; no reaction table)."""
     methods = methods or default_methods(weights)
     for name in methods:
         if name not in INBETWEENERS:
             raise KeyError(f"unknown in-betweening method {name!r} (known: {', '.join(INBETWEENERS)})")
-    gts = [test.motion(i) for i in range(len(test.clips))]
+    corpus = (Path(data) / "manifest.json").exists()
+    if corpus:
+        test = load_split(data, split, limit)
+        gts = [test.motion(i) for i in range(len(test.clips))]
+    else:
+        from .tokenizer import motion_sources
+
+        test = None
+        gts = [m for _, _, m in motion_sources(data, None, limit, ())]
+    ctx = Context(test, test, None, device)  # type: ignore[arg-type]  (no evaluator needed)
+    ctx.cache.update(inbetween_weights=weights, steps=steps)
     gt_joints = [world_joints(m) for m in gts]
     stacked = np.concatenate([j.reshape(-1, 3) for j in gt_joints])
     mean, std = stacked.mean(0), stacked.std(0)
     gt_quats = [world_quats(m) for m in gts]
-    gt_jerk = float(np.mean([jerk(j, test.fps) for j in gt_joints]))
-    report = {"data": str(data), "split": split, "clips": len(gts), "fps": test.fps, "ground_truth_jerk": gt_jerk,
+    gt_jerk = float(np.mean([jerk(j, m.fps) for j, m in zip(gt_joints, gts)]))
+    report = {"data": str(data), "split": split if corpus else None, "clips": len(gts), "fps": gts[0].fps,
+              "ground_truth_jerk": gt_jerk,
               "spacings": {}}
     for spacing in spacings:
         table = {}
@@ -108,7 +118,7 @@ def evaluate_inbetween(data: str, split: str | None = "test", methods: tuple[str
             table[name] = scores
         report["spacings"][str(spacing)] = table
     react_methods = ["mirror"] + [m for m in methods if m == "diffusion"]
-    report["react"] = evaluate_react(ctx, gts, react_methods, progress)
+    report["react"] = evaluate_react(ctx, gts, react_methods, progress) if corpus else {}
     return report
 
 

@@ -81,7 +81,7 @@ def clip_scores(pred: HandMotion, gt: HandMotion, mano_dir: str | None = None) -
     return {k: means[k] for k in METRICS}, acc.frames
 
 
-def _sources(data: str, split: str | None, limit: int | None, held_out: tuple[str, ...]):
+def motion_sources(data: str, split: str | None, limit: int | None, held_out: tuple[str, ...]):
     """Yield (group names, name, motion) from a corpus folder or a folder / list of motion files."""
     root = Path(data)
     if (root / "manifest.json").exists():
@@ -115,7 +115,7 @@ def evaluate_tokenizer(data: str, weights: str | None = None, split: str | None 
     held_out = tuple(meta.get("train", {}).get("exclude_actions", ()))
     groups: dict[str, Accumulator] = {}
     codes = []
-    for names, name, motion in tqdm(_sources(data, split, limit, held_out), desc="eval tokenizer", unit="clip",
+    for names, name, motion in tqdm(motion_sources(data, split, limit, held_out), desc="eval tokenizer", unit="clip",
                                     disable=not progress):
         tokens = tokenize(motion, weights, device)
         pred = match_timing(detokenize(tokens, weights, device), motion)
