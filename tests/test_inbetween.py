@@ -18,7 +18,7 @@ from engine.models.inbetween import InbetweenConfig, InbetweenDenoiser, linear_f
 from engine.models.inbetween_sample import denoise
 from engine.pipeline import Diffusion, inbetween, react
 from engine.rotations import geodesic_angle
-from engine.train.inbetween import FINGER_DIMS, WRIST_DIMS, random_mask
+from engine.train.inbetween import FINGER_DIMS, WRIST_DIMS, diffusion_steps, random_mask
 from tests.helpers import run_cli, smooth_motion
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "corpus"
@@ -75,6 +75,14 @@ def test_training_masks_cover_every_kind_an_animator_gives():
     for m in masks:  # joints are observed whole: a 6D block is all in or all out
         blocks = m[:, :96].reshape(64, 16, 6)
         assert (blocks.all(-1) == blocks.any(-1)).all()
+
+
+def test_training_steps_lean_on_the_noisiest_fifth_as_asked():
+    torch.manual_seed(0)
+    assert (diffusion_steps(1000, 1000, 1.0) >= 800).all()
+    t = diffusion_steps(4000, 1000, 0.0)
+    assert t.min() >= 0 and t.max() < 1000 and 0.15 < (t >= 800).float().mean() < 0.25
+    assert 0.55 < (diffusion_steps(4000, 1000, 0.5) >= 800).float().mean() < 0.65
 
 
 def test_keys_validate_and_write_back_exactly():

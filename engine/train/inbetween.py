@@ -58,6 +58,7 @@ class TrainInbetweenConfig(TrainRun):
     w_velocity: float = 1.0
     w_fk: float = 0.05
     text_share: float = 0.7  # windows that see their caption; the rest learn the null (for guidance)
+    high_noise_share: float = 0.5  # windows whose diffusion step is drawn from the noisiest fifth
     val_windows: int = 48
     val_steps: int = 10
 
@@ -151,12 +152,21 @@ def caption_embeddings(corpus: str | Path, ids: np.ndarray) -> np.ndarray:
     return emb
 
 
+def diffusion_steps(batch: int, total: int, high_noise_share: float, device=None) -> torch.Tensor:
+    """(batch,) training steps: uniform over [0, total), except a `high_noise_share` of them drawn from the
+    noisiest fifth. There x_t says almost nothing, so the network must answer from the observed values;
+    trained uniformly it leans on x_t and its first sampling steps do no better than the linear fill."""
+    t = torch.randint(0, total, (batch,), device=device)
+    high = torch.randint(int(0.8 * total), total, (batch,), device=device)
+    return torch.where(torch.rand(batch, device=device) < high_noise_share, high, t)
+
+
 def inbetween_loss(model: InbetweenDenoiser, batch: dict[str, torch.Tensor], noise_sched, w_velocity: float,
-                   w_fk: float) -> tuple[torch.Tensor, dict[str, float]]:
+                   w_fk: float, high_noise_share: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
     """batch: x (B, T, 198) raw features, mask (B, T, 198), text (B, 384) or NaN rows -> (loss, logs)."""
     x0 = model.to_model_space(batch["x"])
     B = len(x0)
-    t = torch.randint(0, noise_sched.config.num_train_timesteps, (B,), device=x0.device)
+    t = diffusion_steps(B, noise_sched.config.num_train_timesteps, high_noise_share, x0.device)
     x_t = noise_sched.add_noise(x0, torch.randn_like(x0), t)
     pred = model(x_t, t, x0, batch["mask"], batch.get("text"))
     rec = F.mse_loss(pred, x0)
@@ -224,7 +234,7 @@ def train_inbetween(cfg: TrainInbetweenConfig, progress: bool = True) -> Inbetwe
     val_windows = WindowSampler(val, cfg.window, seed=12345).sample(cfg.val_windows)
     model = run_training(
         model,
-        lambda m, b: inbetween_loss(m, b, noise_sched, cfg.w_velocity, cfg.w_fk),
+        lambda m, b: inbetween_loss(m, b, noise_sched, cfg.w_velocity, cfg.w_fk, cfg.high_noise_share),
         next_batch,
         cfg,
         Path(cfg.out),
