@@ -169,6 +169,8 @@ def test_denoiser_reloads_identically_and_refuses_other_weights(weights, tmp_pat
     a = denoise(model, x, mask, steps=2, generator=gen())
     assert torch.equal(a, denoise(load_inbetweener(weights), x, mask, steps=2, generator=gen()))
     assert torch.equal(a[mask > 0], x[mask > 0])
+    calm = [denoise(model, x, mask, steps=2, generator=torch.Generator().manual_seed(k), noise_scale=0.0) for k in (1, 2)]
+    assert torch.equal(calm[0], calm[1])  # no starting noise: the same motion from any seed
     with pytest.raises(HandMotionError, match="no weights"):
         load_inbetweener(tmp_path)
     with pytest.raises(ValueError):

@@ -56,12 +56,13 @@ def _distance_to_observed(mask: torch.Tensor) -> torch.Tensor:
 def denoise(model: InbetweenDenoiser, known: torch.Tensor, mask: torch.Tensor, text: torch.Tensor | None = None,
             steps: int = 20, guidance: float = 2.5, strength: float = 1.0, mode: str = "trained",
             generator: torch.Generator | None = None,
-            progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+            progress: Callable[[int, int], None] | None = None, noise_scale: float = 1.0) -> torch.Tensor:
     """Sample clips that agree with the observed values.
 
     known, mask: (B, T, 198) in model space (mask 0/1 per dimension); text: (B, 384) sentence embeddings
     or None (classifier-free guidance with weight `guidance` when given); strength in [0, 1]: how much
     of the observed values is put back each step (1: exactly). progress(step, steps) after each step.
+    noise_scale: the starting noise's scale (1: a sample; lower: closer to the average motion).
     Returns x0 (B, T, 198) in model space."""
     if mode not in MODES:
         raise ValueError(f"unknown sampling mode {mode!r} (known: {', '.join(MODES)})")
@@ -71,7 +72,7 @@ def denoise(model: InbetweenDenoiser, known: torch.Tensor, mask: torch.Tensor, t
         raise ValueError(f"steps must be at least 1, got {steps}")
     sched = sampling_scheduler(model.cfg, steps)
     known = known * mask
-    x = torch.randn(known.shape, generator=generator, device=known.device, dtype=known.dtype)
+    x = noise_scale * torch.randn(known.shape, generator=generator, device=known.device, dtype=known.dtype)
     B = len(known)
     use_text = text is not None and model.cfg.text and guidance != 0
     empty = torch.zeros_like(mask)
