@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -346,16 +346,14 @@ class Diffusion:
             raise MotionValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
 
 
-_WRIST_DIMS = np.r_[0:6, 96:99]  # one hand's orientation and translation features
-
-
 def _place_keys(known: np.ndarray, mask: np.ndarray, fps: float, model) -> tuple[np.ndarray, Placement]:
     """Keyed values (T, 198) moved rigidly to where the model's training hands are (`placement_for`,
     fitted on the frames that key a whole wrist), and the placement to undo afterwards."""
-    from .features import track_to_features
+    from .features import HAND_DIM, track_to_features
+    from .models.tokenizer import TRAJ_DIMS
     from .motion import HandTrack
 
-    full = np.stack([mask[:, k * 99 + _WRIST_DIMS].all(1) for k in range(2)], 1)  # (T, 2)
+    full = np.stack([mask[:, k * HAND_DIM + TRAJ_DIMS].all(1) for k in range(2)], 1)  # (T, 2)
     if not full.any():
         return known, Placement.identity()
     rest = np.tile(track_to_features(HandTrack.rest(len(known))), (1, 2))
@@ -363,23 +361,25 @@ def _place_keys(known: np.ndarray, mask: np.ndarray, fps: float, model) -> tuple
     placement = placement_for(features_to_motion(whole, fps, full), model)
     moved, _ = motion_to_features(placement.apply(features_to_motion(whole, fps)))
     wrist = np.zeros(known.shape[1], bool)
-    wrist[np.r_[_WRIST_DIMS, 99 + _WRIST_DIMS]] = True
+    wrist[np.r_[TRAJ_DIMS, HAND_DIM + TRAJ_DIMS]] = True
     return np.where(mask & wrist, moved, known).astype(np.float32), placement
 
 
 @torch.no_grad()
-def inbetween(keys, n_frames: int, fps: float = 30.0, text: str | None = None, seed: int = 0, strength: float = 1.0,
-              diffusion: Diffusion | None = None, weights: str | Path | None = None, device: str = "auto",
+def inbetween(keys, n_frames: int, fps: float = 30.0, text: str | None = None, seed: int | None = None,
+              strength: float | None = None, diffusion: Diffusion | None = None, weights: str | Path | None = None, device: str = "auto",
               hands: tuple[str, ...] | None = None, progress=None) -> HandMotion:
     """Fill a clip of `n_frames` at `fps` around keyed (possibly partial) poses, `engine.keys.Keys`
     ({frame: {side: {part: values}}}); `text` optionally says what happens. Keys are hit exactly when
-    strength is 1. Returns the `hands` asked for (default: every hand that has a key).
-    progress(step, steps) is called after each denoising step."""
+    strength is 1. `seed` and `strength`, when given, override `diffusion`'s (default `Diffusion()`).
+    Returns the `hands` asked for (default: every hand that has a key). progress(step, steps) is called
+    after each denoising step."""
     from .keys import apply_keys, keyed_hands, keys_to_features
     from .models.inbetween_sample import denoise
     from .models.text import sentence_embeddings
 
-    diffusion = diffusion or Diffusion(seed=seed, strength=strength)
+    diffusion = replace(diffusion or Diffusion(), **{k: v for k, v in (("seed", seed), ("strength", strength))
+                                                      if v is not None})
     diffusion.check()
     if not isinstance(n_frames, (int, np.integer)) or n_frames < 2:
         raise MotionValueError(f"n_frames must be a whole number >= 2, got {n_frames!r}")
@@ -388,11 +388,14 @@ def inbetween(keys, n_frames: int, fps: float = 30.0, text: str | None = None, s
         raise MotionValueError("text is empty; leave it out for no text")
     model = get_inbetweener(weights, device)
     rate = model.cfg.fps
-    # keys move to the model's frame rate (the nearest frame; a later key wins a shared frame)
-    n_model = int(round((n_frames - 1) * rate / fps)) + 1
-    model_keys = {int(round(int(f) * rate / fps)): pose for f, pose in sorted(keys.items(), key=lambda kv: int(kv[0]))}
-    known, mask = keys_to_features(keys, n_frames)  # validates everything first, at the caller's frames
-    known, mask = keys_to_features(model_keys, n_model)
+    known, mask = keys_to_features(keys, n_frames)
+    if abs(rate - fps) > 1e-9:  # keyed frames move to the model's rate: the nearest frame, a later key wins
+        n_model = int(round((n_frames - 1) * rate / fps)) + 1
+        rows = np.flatnonzero(mask.any(1))
+        at = np.round(rows * rate / fps).astype(np.int64)
+        known_m, mask_m = np.zeros((n_model, known.shape[1]), known.dtype), np.zeros((n_model, mask.shape[1]), bool)
+        known_m[at], mask_m[at] = known[rows], mask[rows]
+        known, mask = known_m, mask_m
     moved, placement = _place_keys(known, mask, rate, model)
     dev = next(model.parameters()).device
     z = model.to_model_space(torch.from_numpy(moved).to(dev))[None]
@@ -414,7 +417,7 @@ def inbetween(keys, n_frames: int, fps: float = 30.0, text: str | None = None, s
     return HandMotion(fps=fps, **{side: (out.track(side) if side in keep else None) for side in ("left", "right")})
 
 
-def react(motion: HandMotion, given: str = "left", text: str | None = None, seed: int = 0,
+def react(motion: HandMotion, given: str = "left", text: str | None = None, seed: int | None = None,
           diffusion: Diffusion | None = None, weights: str | Path | None = None, device: str = "auto",
           progress=None) -> HandMotion:
     """The other hand generated for `given` hand's whole track (kept exactly as it is in `motion`)."""

@@ -16,9 +16,11 @@ from engine.interpolate import key_frames_every
 from engine.keys import apply_keys, keyed_hands, keys_from_motion, keys_to_features
 from engine.models.inbetween import InbetweenConfig, InbetweenDenoiser, linear_fill, load_inbetweener
 from engine.models.inbetween_sample import denoise
+from engine.models.tokenizer import TRAJ_DIMS
+from engine.motion import HandMotion
 from engine.pipeline import Diffusion, inbetween, react
 from engine.rotations import geodesic_angle
-from engine.train.inbetween import FINGER_DIMS, WRIST_DIMS, diffusion_steps, random_mask
+from engine.train.inbetween import FINGER_DIMS, diffusion_steps, random_mask
 from tests.helpers import run_cli, smooth_motion
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "corpus"
@@ -65,7 +67,7 @@ def test_training_masks_cover_every_kind_an_animator_gives():
             kinds["empty"] += 1
         elif m[:, :99].all() != m[:, 99:].all():
             kinds["one hand"] += 1
-        elif m[:, WRIST_DIMS].all() and not m[:, FINGER_DIMS[0]].all() and not frames.any():
+        elif m[:, TRAJ_DIMS].all() and not m[:, FINGER_DIMS[0]].all() and not frames.any():
             kinds["wrists only"] += 1
         elif any(m[:, 99 * h + FINGER_DIMS[f]].all() for h in range(2) for f in range(5)) and not frames.all():
             kinds["some fingers"] += 1
@@ -140,6 +142,8 @@ def test_seeds_strength_text_and_steps_change_the_sample_deterministically(weigh
     a, b = run(d={"seed": 1}), run(d={"seed": 1})
     assert np.array_equal(a, b)
     assert not np.allclose(a, run(d={"seed": 2}))
+    assert np.array_equal(a, inbetween(keys, 40, 30.0, seed=1, diffusion=Diffusion(steps=3, seed=7), weights=weights,
+                                       device="cpu").right.hand_pose)  # an explicit seed wins
     assert not np.allclose(a, run(d={"seed": 1}, text="the fingers drum on a table"))
     soft = inbetween(keys, 40, 30.0, diffusion=Diffusion(steps=3, strength=0.5), weights=weights, device="cpu")
     assert geodesic_angle(soft.right.hand_pose[[0]], m.right.hand_pose[[0]]).max() > 1e-5  # keys are soft targets
@@ -158,7 +162,7 @@ def test_react_keeps_the_given_hand_exactly(weights):
     assert np.array_equal(out.left.hand_pose, m.left.hand_pose) and np.array_equal(out.left.transl, m.left.transl)
     assert out.right.n_frames == 45 and np.isfinite(out.right.hand_pose).all()
     with pytest.raises(MotionValueError, match="no right hand"):
-        react(m.slice().__class__(fps=30.0, left=m.left), "right", weights=weights, device="cpu")
+        react(HandMotion(fps=30.0, left=m.left), "right", weights=weights, device="cpu")
 
 
 def test_denoiser_reloads_identically_and_refuses_other_weights(weights, tmp_path):

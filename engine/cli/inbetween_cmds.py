@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import HandMotionError
+from .output import write_motions
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -58,19 +59,6 @@ def _key_frames(args: argparse.Namespace, n_frames: int):
     return frames
 
 
-def _write(motion, args: argparse.Namespace) -> int:
-    from ..io import save_motion
-
-    save_motion(motion, args.output)
-    print(f"wrote {args.output}: {motion.n_frames} frames at {motion.fps:g} fps ({motion.duration:.2f} s)")
-    if args.preview:
-        from ..preview import render_preview
-
-        render_preview(motion, args.preview, mano_dir=args.mano_dir)
-        print(f"wrote {args.preview}")
-    return 0
-
-
 def _bar(desc: str):
     from tqdm import tqdm
 
@@ -94,7 +82,7 @@ def cmd_inbetween(args: argparse.Namespace) -> int:
     out = inbetween(keys, motion.n_frames, motion.fps, args.text, diffusion=_diffusion(args), weights=args.weights,
                     device=args.device, progress=_bar("in-between"))
     print(f"keyed frames: {', '.join(str(k) for k in sorted(keys))}")
-    return _write(out, args)
+    return write_motions([out], args)
 
 
 def cmd_react(args: argparse.Namespace) -> int:
@@ -104,4 +92,4 @@ def cmd_react(args: argparse.Namespace) -> int:
     motion = load_motion(args.file)
     out = react(motion, args.given, args.text, diffusion=_diffusion(args), weights=args.weights, device=args.device,
                 progress=_bar("react"))
-    return _write(out, args)
+    return write_motions([out], args)

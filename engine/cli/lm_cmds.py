@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 
 from ..errors import HandMotionError
+from .output import write_motions
 
 log = logging.getLogger(__name__)
 
@@ -53,27 +53,11 @@ def _sampling(args: argparse.Namespace):
     return Sampling(args.seed, args.samples, args.temperature, args.top_k, args.top_p)
 
 
-def _write(motions: list, args: argparse.Namespace) -> int:
-    from ..io import save_motion
-
-    out = Path(args.output)
-    paths = [out] if len(motions) == 1 else [out.with_name(f"{out.stem}_{k}{out.suffix}") for k in range(len(motions))]
-    for motion, path in zip(motions, paths):
-        save_motion(motion, path)
-        print(f"wrote {path}: {motion.n_frames} frames at {motion.fps:g} fps ({motion.duration:.2f} s)")
-    if args.preview:
-        from ..preview import render_preview
-
-        render_preview(motions[0], args.preview, mano_dir=args.mano_dir)
-        print(f"wrote {args.preview}")
-    return 0
-
-
 def cmd_generate(args: argparse.Namespace) -> int:
     from ..pipeline import generate
 
     s = _sampling(args)
-    return _write(generate(args.prompt, args.seconds, args.fps, s.seed, s.samples, s.temperature, s.top_k, s.top_p,
+    return write_motions(generate(args.prompt, args.seconds, args.fps, s.seed, s.samples, s.temperature, s.top_k, s.top_p,
                            args.weights, args.tokenizer, args.device), args)
 
 
@@ -82,7 +66,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
     from ..pipeline import complete_hand
 
     motion = load_motion(args.file)
-    return _write(complete_hand(motion, args.given, _sampling(args), args.weights, args.tokenizer, args.device), args)
+    return write_motions(complete_hand(motion, args.given, _sampling(args), args.weights, args.tokenizer, args.device), args)
 
 
 def cmd_continue(args: argparse.Namespace) -> int:
@@ -90,5 +74,5 @@ def cmd_continue(args: argparse.Namespace) -> int:
     from ..pipeline import continue_motion
 
     motion = load_motion(args.file)
-    return _write(continue_motion(motion, args.seconds, _sampling(args), args.weights, args.tokenizer, args.device),
+    return write_motions(continue_motion(motion, args.seconds, _sampling(args), args.weights, args.tokenizer, args.device),
                   args)

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from ..interpolate import interpolate, key_frames_every
 from ..motion import HandMotion
 from .metrics import jerk, keyframe_error_rad, l2p, l2q, mpjpe_mm, npss, quat_continuous
-from .poses import world_joints, world_quats
+from .poses import hand_joints, world_joints, world_quats
 from .protocol import load_split
 from .t2m import Context
 
@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 
 SPACINGS = (15, 30)
 Inbetweener = Callable[[Context, HandMotion, np.ndarray], HandMotion]
-
 
 
 def _diffusion(mode: str) -> Inbetweener:
@@ -153,21 +152,19 @@ def evaluate_react(ctx: Context, gts: list[HandMotion], methods: list[str], prog
     from .contact import contact_prf, motion_contacts
 
     idx = _bimanual(ctx.test)
+    if not len(idx):
+        return {}
+    truth = {i: (motion_contacts(gts[i]), hand_joints(gts[i])) for i in idx}
     out = {}
     for name in methods:
         pred, true, err = [], [], []
         for i in tqdm(idx, desc=f"react {name}", unit="clip", disable=not progress):
-            gt = gts[i]
-            for given in ("left", "right"):
-                res = REACTORS[name](ctx, gt, given)
+            contacts, joints = truth[i]
+            for given, other in (("left", "right"), ("right", "left")):
+                res = REACTORS[name](ctx, gts[i], given)
                 pred.append(motion_contacts(res))
-                true.append(motion_contacts(gt))
-                other = "right" if given == "left" else "left"
-                g = world_joints(HandMotion(fps=gt.fps, **{other: gt.track(other)}))
-                r = world_joints(HandMotion(fps=gt.fps, **{other: res.track(other)}))
-                err.append(mpjpe_mm(r, g))
-        if not pred:
-            continue
+                true.append(contacts)
+                err.append(mpjpe_mm(hand_joints(res)[other], joints[other]))
         p, r, f1 = contact_prf(np.concatenate(pred), np.concatenate(true))
         out[name] = {"clips": int(len(idx)), "contact_precision": p, "contact_recall": r, "contact_f1": f1,
                      "other_hand_mpjpe_mm": float(np.mean(err))}

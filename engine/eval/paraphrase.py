@@ -42,25 +42,12 @@ PARAPHRASES: tuple[tuple[str, str], ...] = (
 def retrieval_scores(evaluator: Evaluator, split: Split, prompts=PARAPHRASES, k: int = 10,
                      motion: np.ndarray | None = None) -> dict:
     """{"precision_at_10", "first_hit_rank" (mean, 1 = best), "per_prompt": [...]} over the prompts whose
-    action occurs in the split. `motion`: the split's clip embeddings (n, dim) in split order, if already
-    computed."""
+    action occurs in the split: `generation_scores` with each prompt's text embedding as its one query.
+    `motion`: the split's clip embeddings (n, dim) in split order, if already computed."""
     if motion is None:
         motion = evaluator.encode_features([split.clips.clip(i) for i in range(len(split.clips))]).cpu().numpy()
     text = evaluator.encode_text([p for p, _ in prompts]).cpu().numpy()
-    rows = []
-    for (prompt, action), t in zip(prompts, text):
-        has = np.array([action in a for a in split.clips.actions])
-        if not has.any():
-            continue
-        order = np.argsort(((motion - t) ** 2).sum(1), kind="stable")
-        rows.append({"prompt": prompt, "action": action, "precision_at_10": float(has[order[:k]].mean()),
-                     "first_hit_rank": int(np.flatnonzero(has[order])[0]) + 1,
-                     "chance": float(has.mean())})
-    if not rows:
-        return {"prompts": 0}
-    return {"prompts": len(rows), "precision_at_10": float(np.mean([r["precision_at_10"] for r in rows])),
-            "first_hit_rank": float(np.mean([r["first_hit_rank"] for r in rows])),
-            "chance": float(np.mean([r["chance"] for r in rows])), "per_prompt": rows}
+    return generation_scores(split, motion, text[:, None], prompts, k)
 
 
 def generation_scores(split: Split, motion: np.ndarray, generated: np.ndarray, prompts=PARAPHRASES, k: int = 10) -> dict:

@@ -75,12 +75,10 @@ def denoise(model: InbetweenDenoiser, known: torch.Tensor, mask: torch.Tensor, t
     x = noise_scale * torch.randn(known.shape, generator=generator, device=known.device, dtype=known.dtype)
     B = len(known)
     use_text = text is not None and model.cfg.text and guidance != 0
-    empty = torch.zeros_like(mask)
-    if mode == "inpaint":
-        fill, dist = linear_fill(known, mask), _distance_to_observed(mask)
-        seen = mask.any(dim=1, keepdim=True)
-    else:
-        fill = linear_fill(known, mask)
+    fill = linear_fill(known, mask)
+    if mode == "inpaint":  # the network sees nothing observed; the soft mask pulls towards the fill
+        empty = torch.zeros_like(mask)
+        dist, seen = _distance_to_observed(mask), mask.any(dim=1, keepdim=True)
     total = sched.config.num_train_timesteps
     for i, t in enumerate(sched.timesteps):
         tt = torch.full((B,), int(t), device=known.device, dtype=torch.long)
@@ -90,9 +88,9 @@ def denoise(model: InbetweenDenoiser, known: torch.Tensor, mask: torch.Tensor, t
                 x0 = x0 + (guidance - 1.0) * (x0 - model(x, tt, known, mask, None, fill))
             x0 = x0 + strength * mask * (known - x0)
         else:
-            x0 = model(x, tt, empty, empty, text if use_text else None, torch.zeros_like(known))
+            x0 = model(x, tt, empty, empty, text if use_text else None, empty)
             if use_text and guidance != 1.0:
-                x0 = x0 + (guidance - 1.0) * (x0 - model(x, tt, empty, empty, None, torch.zeros_like(known)))
+                x0 = x0 + (guidance - 1.0) * (x0 - model(x, tt, empty, empty, None, empty))
             sigma = INPAINT_SIGMA * float(t) / total
             soft = torch.exp(-0.5 * (dist / max(sigma, 1e-6)) ** 2) * seen
             x0 = x0 + strength * soft * (fill - x0)

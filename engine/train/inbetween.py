@@ -24,14 +24,13 @@ from ..features import HAND_DIM, MOTION_DIM
 from ..models.inbetween import InbetweenConfig, InbetweenDenoiser, linear_fill, save_inbetweener
 from ..models.inbetween_sample import denoise, training_scheduler
 from ..models.kinematics import right_hand_joints
-from ..models.tokenizer import MIRROR
+from ..models.tokenizer import MIRROR, TRAJ_DIMS
 from .config import TrainRun, training_meta
 from .data import WindowSampler, feature_stats, load_captions, load_clips
 from .loop import run_training
 
 log = logging.getLogger(__name__)
 
-WRIST_DIMS = np.r_[0:6, 96:99]  # one hand's orientation and translation
 FINGER_DIMS = [np.arange(6 + 18 * f, 6 + 18 * (f + 1)) for f in range(5)]  # MANO order: index middle pinky ring thumb
 CAPTION_KINDS_FOR_TEXT = ("script",)  # what an animator types; one caption per clip keeps the embedding pass short
 
@@ -106,7 +105,7 @@ def random_mask(T: int, rng: np.random.Generator) -> np.ndarray:
     elif kind in (3, 4):  # wrists only / some fingers, all frames, sometimes with sparse full keys
         for hand in range(2):
             if kind == 3:
-                m[:, hand * HAND_DIM + WRIST_DIMS] = True
+                m[:, hand * HAND_DIM + TRAJ_DIMS] = True
             else:
                 for f in np.flatnonzero(rng.random(5) < 0.4):
                     m[:, hand * HAND_DIM + FINGER_DIMS[f]] = True
