@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from engine.errors import HandMotionError, MotionValueError
-from engine.interpolate import key_frames_every
+from engine.interpolate import _bezier_curves, key_frames_every
 from engine.keys import apply_keys, keyed_hands, keys_from_motion, keys_to_features
-from engine.models.inbetween import InbetweenConfig, InbetweenDenoiser, linear_fill, load_inbetweener
+from engine.models.inbetween import InbetweenConfig, InbetweenDenoiser, cubic_fill, linear_fill, load_inbetweener
 from engine.models.inbetween_sample import denoise
 from engine.models.tokenizer import TRAJ_DIMS
 from engine.motion import HandMotion
@@ -55,6 +55,31 @@ def test_linear_fill_interpolates_each_dimension_between_its_own_observations():
     assert torch.allclose(out[:, 0], torch.tensor([2.0, 2.0, 3.0, 4.0, 5.0, 6.0, 6.0]))
     assert torch.allclose(out[:, 1], torch.full((T,), 4.0))
     assert torch.equal(out[:, 2], torch.zeros(T))  # never observed
+
+
+def test_cubic_fill_is_the_bezier_f_curve_through_each_dimensions_own_keys():
+    rng = np.random.default_rng(3)
+    T, D = 50, 4
+    values = torch.as_tensor(rng.normal(size=(1, T, D)))
+    mask = torch.zeros(1, T, D)
+    keys = {0: [0, 7, 20, 21, 35, 49], 1: [3, 30], 2: [12], 3: []}
+    for d, frames in keys.items():
+        mask[0, frames, d] = 1
+    out = cubic_fill(values, mask)[0].numpy()
+    for d in (0, 1):
+        k = np.array(keys[d])
+        inside = slice(k[0], k[-1] + 1)
+        want = _bezier_curves(k, values[0, k, d].numpy()[:, None], T)[:, 0]
+        np.testing.assert_allclose(out[inside, d], want[inside], atol=1e-9)
+        np.testing.assert_allclose(out[: k[0], d], values[0, k[0], d].item())  # held before the first key
+        np.testing.assert_allclose(out[k[-1]:, d], values[0, k[-1], d].item())  # and after the last
+    np.testing.assert_allclose(out[:, 2], values[0, 12, 2].item())
+    assert not out[:, 3].any()
+    # auto-clamped: never beyond the two keys around a frame
+    k, v = np.array(keys[0]), values[0, :, 0].numpy()
+    lo, hi = np.minimum(v[k[:-1]], v[k[1:]]), np.maximum(v[k[:-1]], v[k[1:]])
+    seg = np.searchsorted(k, np.arange(k[0], k[-1]), side="right") - 1
+    assert (out[k[0]:k[-1], 0] >= lo[seg] - 1e-9).all() and (out[k[0]:k[-1], 0] <= hi[seg] + 1e-9).all()
 
 
 def test_training_masks_cover_every_kind_an_animator_gives():

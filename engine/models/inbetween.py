@@ -2,9 +2,11 @@
 
 Every frame is a token. Its input is the noisy motion x_t, the observed values and the observation mask
 (all (T, 198) in model space: both hands as right hands, normalised per dimension), and a "filled" track:
-each observed dimension linearly interpolated between the frames where it is observed (0 where it
-never is). The network predicts the clean motion x0 as `filled + residual`, so with dense keys it only
-has to learn how real hands move between them. The diffusion step and an optional sentence embedding
+each observed dimension interpolated between the frames where it is observed (0 where it never is) by
+an auto-clamped cubic, the curve an animator's F-curves would give (`cubic_fill`; `linear_fill` for
+older configs). The network predicts the clean motion x0 as `filled + residual` with the residual's
+output layer starting at zero, so an untrained network already in-betweens like Bezier keys and
+training only has to learn how real hands move differently from them. The diffusion step and an optional sentence embedding
 (all-MiniLM-L6-v2, 384-D; a learned null vector when there is no text, which also gives classifier-free
 guidance) are added to every token. Attention uses rotary positions, so any clip length works.
 
@@ -46,8 +48,11 @@ class InbetweenConfig:
     fps: float = 30.0
     train_timesteps: int = 1000
     beta_schedule: str = "squaredcos_cap_v2"
+    fill: str = "cubic"  # how observed values are carried across the gaps: "cubic" or "linear"
 
     def __post_init__(self) -> None:
+        if self.fill not in FILLS:
+            raise ValueError(f"fill must be one of {', '.join(FILLS)}, not {self.fill!r}")
         if self.d_model % self.heads or (self.d_model // self.heads) % 2:
             raise ValueError(f"d_model {self.d_model} must split into {self.heads} heads of even width")
         if self.layers < 1 or self.fps <= 0 or self.train_timesteps < 2:
@@ -59,7 +64,48 @@ class InbetweenConfig:
         unknown = set(d) - names - {"component"}
         if unknown:
             raise ValueError(f"unknown in-betweener config keys: {sorted(unknown)}")
+        d = {"fill": "linear", **d}  # configs written before the cubic fill existed
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def _observed_neighbours(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per frame and dimension, the last observed frame at or before it (-1 if none) and the first at or
+    after it (T if none). mask: (B, T, D) -> two (B, T, D) long tensors."""
+    B, T, D = mask.shape
+    known = mask > 0.5
+    t = torch.arange(T, device=mask.device).view(1, T, 1).expand(B, T, D)
+    prev = torch.where(known, t, torch.full_like(t, -1)).cummax(dim=1).values
+    nxt = torch.where(known, t, torch.full_like(t, T)).flip(1).cummin(dim=1).values.flip(1)
+    return prev, nxt
+
+
+def _fill(values: torch.Tensor, mask: torch.Tensor, cubic: bool) -> torch.Tensor:
+    B, T, D = values.shape
+    prev, nxt = _observed_neighbours(mask)
+    has_prev, has_next = prev >= 0, nxt < T
+    p, n = prev.clamp(0, T - 1), nxt.clamp(0, T - 1)
+    vp, vn = values.gather(1, p), values.gather(1, n)
+    span = (n - p).clamp(min=1).to(values.dtype)
+    t = torch.arange(T, device=values.device).view(1, T, 1)
+    w = ((t - p).to(values.dtype) / span).clamp(0, 1)
+    if cubic:
+        # slope at every observed frame: central difference over its observed neighbours, 0 at the
+        # ends and at local extremes (auto-clamped, no overshoot); Bezier handles a third of the span
+        before = torch.cat([torch.full_like(prev[:, :1], -1), prev[:, :-1]], 1)  # last observed < t
+        after = torch.cat([nxt[:, 1:], torch.full_like(nxt[:, :1], T)], 1)  # first observed > t
+        inner = (before >= 0) & (after < T)
+        a, b = before.clamp(0, T - 1), after.clamp(0, T - 1)
+        va, vb = values.gather(1, a), values.gather(1, b)
+        slope = (vb - va) / (b - a).clamp(min=1).to(values.dtype)
+        monotone = (values - va) * (vb - values) > 0
+        slope = torch.where(inner & monotone, slope, torch.zeros_like(slope))
+        c1 = vp + slope.gather(1, p) * span / 3
+        c2 = vn - slope.gather(1, n) * span / 3
+        both = (1 - w) ** 3 * vp + 3 * (1 - w) ** 2 * w * c1 + 3 * (1 - w) * w**2 * c2 + w**3 * vn
+    else:
+        both = vp + (vn - vp) * w
+    out = torch.where(has_prev & has_next, both, torch.where(has_prev, vp, torch.where(has_next, vn, 0.0)))
+    return out * (mask > 0.5).any(dim=1, keepdim=True)
 
 
 def linear_fill(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -67,19 +113,19 @@ def linear_fill(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     before the first and after the last; 0 where a dimension is never observed.
 
     values, mask: (B, T, D) (mask 0/1) -> (B, T, D)."""
-    B, T, D = values.shape
-    known = mask > 0.5
-    t = torch.arange(T, device=values.device).view(1, T, 1).expand(B, T, D)
-    prev = torch.where(known, t, torch.full_like(t, -1)).cummax(dim=1).values
-    nxt = torch.where(known, t, torch.full_like(t, T)).flip(1).cummin(dim=1).values.flip(1)
-    has_prev, has_next = prev >= 0, nxt < T
-    p, n = prev.clamp(0, T - 1), nxt.clamp(0, T - 1)
-    vp, vn = values.gather(1, p), values.gather(1, n)
-    span = (n - p).clamp(min=1).to(values.dtype)
-    w = ((t - p).to(values.dtype) / span).clamp(0, 1)
-    both = vp + (vn - vp) * w
-    out = torch.where(has_prev & has_next, both, torch.where(has_prev, vp, torch.where(has_next, vn, 0.0)))
-    return out * known.any(dim=1, keepdim=True)
+    return _fill(values, mask, cubic=False)
+
+
+def cubic_fill(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Each dimension through its observed frames as an auto-clamped cubic Bezier curve (Blender's
+    default F-curve handles, as `engine.interpolate` uses), held before the first and after the last
+    observation; 0 where a dimension is never observed.
+
+    values, mask: (B, T, D) (mask 0/1) -> (B, T, D)."""
+    return _fill(values, mask, cubic=True)
+
+
+FILLS = {"linear": linear_fill, "cubic": cubic_fill}
 
 
 def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -146,6 +192,10 @@ class InbetweenDenoiser(nn.Module):
         self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
         self.std.copy_(torch.as_tensor(std, dtype=torch.float32))
 
+    def fill(self, known: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The config's fill of the observed values: (B, T, 198) model space -> (B, T, 198)."""
+        return FILLS[self.cfg.fill](known * mask, mask)
+
     # --- model space: (B, T, 198), left hand mirrored, normalised -------------------------------
     def to_model_space(self, x: torch.Tensor) -> torch.Tensor:
         """(..., T, 198) raw features -> (..., T, 198) normalised, left hand mirrored."""
@@ -168,11 +218,11 @@ class InbetweenDenoiser(nn.Module):
         """Predict x0 in model space.
 
         x_t, known, mask: (B, T, 198) (known is x0 where mask is 1, anything elsewhere); t: (B,) steps;
-        text: (B, 384) sentence embeddings, rows of NaN (or None) for "no text"; filled: `linear_fill`
-        of known (computed when not given) -> (B, T, 198)."""
+        text: (B, 384) sentence embeddings, rows of NaN (or None) for "no text"; filled: `fill` of
+        known (computed when not given) -> (B, T, 198)."""
         known = known * mask
         if filled is None:
-            filled = linear_fill(known, mask)
+            filled = self.fill(known, mask)
         h = self.inp(torch.cat([x_t, known, mask, filled], dim=-1))
         cond = self.time(timestep_embedding(t, self.cfg.d_model))
         if self.cfg.text:

@@ -5,7 +5,7 @@ Two modes:
   After every x0 prediction the observed values are put back (blended by `strength`, 1 = replaced),
   and once more after the last step, so with strength 1 every observed value comes out exactly.
 - "inpaint": training-free soft-mask inpainting with the same network run unconditionally (empty
-  mask). At each step the prediction is pulled towards the per-dimension linear fill of the observed
+  mask). At each step the prediction is pulled towards the per-dimension fill (the model's cubic or linear) of the observed
   values with a soft mask that is 1 on observed frames and falls off as a Gaussian of the distance to
   the nearest observation, its width shrinking from `INPAINT_SIGMA` frames to 0 as the noise goes;
   observed values are put back exactly at the end. A fallback for masks the trained path handles
@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 
-from .inbetween import InbetweenConfig, InbetweenDenoiser, linear_fill
+from .inbetween import InbetweenConfig, InbetweenDenoiser
 
 MODES = ("trained", "inpaint")
 INPAINT_SIGMA = 8.0  # frames
@@ -75,7 +75,7 @@ def denoise(model: InbetweenDenoiser, known: torch.Tensor, mask: torch.Tensor, t
     x = noise_scale * torch.randn(known.shape, generator=generator, device=known.device, dtype=known.dtype)
     B = len(known)
     use_text = text is not None and model.cfg.text and guidance != 0
-    fill = linear_fill(known, mask)
+    fill = model.fill(known, mask)
     if mode == "inpaint":  # the network sees nothing observed; the soft mask pulls towards the fill
         empty = torch.zeros_like(mask)
         dist, seen = _distance_to_observed(mask), mask.any(dim=1, keepdim=True)
