@@ -5,7 +5,7 @@ tensors of any batch shape and return the same kind. Conventions:
 
 - axis-angle: (..., 3), angle = norm, radians.
 - rotation matrix: (..., 3, 3), acting on column vectors.
-- quaternion: (..., 4) as (x, y, z, w) -- roma's order. `quat_wxyz` helpers convert for Blender.
+- quaternion: (..., 4) as (x, y, z, w) -- roma's order. `quat_to_wxyz` / `quat_from_wxyz` convert for Blender.
 - 6D: (..., 6) = the first two columns of the rotation matrix, row-major
   `[r00, r01, r10, r11, r20, r21]` (Zhou et al., CVPR 2019); decoded by Gram-Schmidt.
 """
@@ -147,3 +147,25 @@ def minimal_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ortho = np.cross(a, np.where(np.abs(a[..., :1]) < 0.9, [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]))
     axis = np.where(s > 1e-9, axis / np.maximum(s, 1e-12), ortho / np.linalg.norm(ortho, axis=-1, keepdims=True))
     return axis_angle_to_matrix(axis * angle)
+
+
+def quat_to_wxyz(q: Array) -> Array:
+    """(..., 4) quaternion (x, y, z, w) -> (..., 4) (w, x, y, z), Blender's `rotation_quaternion` order."""
+    return q[..., [3, 0, 1, 2]] if isinstance(q, torch.Tensor) else np.asarray(q)[..., [3, 0, 1, 2]]
+
+
+def quat_from_wxyz(q: Array) -> Array:
+    """(..., 4) quaternion (w, x, y, z) -> (..., 4) (x, y, z, w)."""
+    return q[..., [1, 2, 3, 0]] if isinstance(q, torch.Tensor) else np.asarray(q)[..., [1, 2, 3, 0]]
+
+
+def quat_sign_continuous(q: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Flip quaternion signs along `axis` (time) so consecutive quaternions never have a negative
+    dot product, as F-curves need (q and -q are the same rotation). Works in either component order.
+    q: (..., 4) numpy; returns a new array of the same shape. The first element keeps its sign."""
+    out = np.array(q, dtype=np.float64, copy=True)
+    qt = np.moveaxis(out, axis, 0)  # a view: (T, ..., 4)
+    if qt.shape[0] > 1:
+        dots = np.sum(qt[1:] * qt[:-1], axis=-1)
+        qt[1:] *= np.cumprod(np.where(dots < 0, -1.0, 1.0), axis=0)[..., None]
+    return out
