@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import MotionValueError
 from .motion import HandMotion, HandTrack
-from .rotations import axis_angle_to_quat, quat_to_axis_angle, slerp_axis_angle
+from .rotations import axis_angle_to_quat, quat_sign_continuous, quat_to_axis_angle, slerp_axis_angle
 
 
 def key_frames_every(n_frames: int, every: int) -> np.ndarray:
@@ -80,9 +80,7 @@ def _bezier_curves(keys: np.ndarray, values: np.ndarray, n_frames: int) -> np.nd
 
 def _bezier_track(track: HandTrack, keys: np.ndarray) -> HandTrack:
     rot = np.concatenate([track.global_orient[:, None], track.hand_pose], 1)[keys]  # (K, 16, 3)
-    q = axis_angle_to_quat(rot)  # (K, 16, 4): keys made sign-continuous, as a rig's F-curves would be
-    for k in range(1, len(q)):
-        q[k] *= np.where((q[k] * q[k - 1]).sum(-1, keepdims=True) < 0, -1.0, 1.0)
+    q = quat_sign_continuous(axis_angle_to_quat(rot))  # (K, 16, 4): sign-continuous, as a rig's F-curves are
     curves = _bezier_curves(keys, q.reshape(len(keys), -1), track.n_frames).reshape(-1, 16, 4)
     curves /= np.linalg.norm(curves, axis=-1, keepdims=True)
     aa = quat_to_axis_angle(curves)

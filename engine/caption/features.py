@@ -306,7 +306,7 @@ def palm_sample_weights(seed: int = 0, n: int = N_PALM_SAMPLES) -> np.ndarray:
 
 # --- intervals and events --------------------------------------------------------------------
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """[start, end) runs of True."""
     d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
     return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
@@ -317,7 +317,7 @@ def intervals(on: np.ndarray, stay: np.ndarray, valid: np.ndarray, fps: float,
     """Hysteresis thresholding: runs of `stay` that contain an `on` frame, gaps < MERGE_GAP_S closed,
     runs shorter than `min_s` dropped. Invalid frames are never inside a run. Bool arrays (T,)."""
     stay = (stay | on) & valid
-    runs = [(a, b) for a, b in _runs(stay) if on[a:b].any()]
+    runs = [(a, b) for a, b in true_runs(stay) if on[a:b].any()]
     gap, min_len = int(round(MERGE_GAP_S * fps)), max(int(round(min_s * fps)), 1)
     merged: list[list[int]] = []
     for a, b in runs:

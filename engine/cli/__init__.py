@@ -21,6 +21,7 @@ from . import (
     inbetween_cmds,
     lm_cmds,
     motion_cmds,
+    refine_cmds,
     tokenizer_cmds,
     train_cmds,
     weights_cmds,
@@ -28,8 +29,8 @@ from . import (
 
 log = logging.getLogger("engine")
 
-COMMAND_MODULES = (motion_cmds, corpus_cmds, caption_cmds, tokenizer_cmds, lm_cmds, inbetween_cmds, train_cmds, eval_cmds,
-                   bench_cmds, weights_cmds)
+COMMAND_MODULES = (motion_cmds, corpus_cmds, caption_cmds, tokenizer_cmds, lm_cmds, inbetween_cmds, refine_cmds,
+                   train_cmds, eval_cmds, bench_cmds, weights_cmds)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,7 +7,8 @@ Kinds (each `Defect` records the hand, the frames [start, end) and the joint, 0 
 - "spike": one joint (wrist included) thrown by a random 60-120 deg rotation for 1-2 frames;
 - "flip": the wrist orientation turned 180 deg about a random axis for 3-8 frames (a mocap flip);
 - "dropout": the hand lost for 5-20 frames (`valid` false, pose and position zeroed as trackers write);
-- "interpenetration": one hand moved into the other for 8-20 frames (needs both hands).
+- "interpenetration": one hand moved into the other for 8-20 frames, its wrist put on the other
+  wrist (+ a fixed offset of ~1 cm) in world space (needs both hands).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 from ..corpus.anatomy import JOINT_LIMITS, angles_to_pose, pose_to_angles
 from ..motion import HandMotion, HandTrack
 from ..rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from ..skeleton import get_hand_model
 
 KINDS = ("limit", "spike", "flip", "dropout", "interpenetration")
 
@@ -90,8 +92,10 @@ def inject(motion: HandMotion, kind: str, rng: np.random.Generator) -> tuple[Han
     else:
         a, b = _interval(rng, n, 8, 20)
         joint = 0
-        other = tracks["left" if side == "right" else "right"]
-        t["transl"][a:b] = other["transl"][a:b] + rng.normal(0, 0.01, (b - a, 3))
+        other = "left" if side == "right" else "right"
+        wrist = {s: get_hand_model(s).joints_np(tr.global_orient[a:b], tr.hand_pose[a:b], tr.transl[a:b])[:, 0]
+                 for s, tr in motion.hands()}  # world wrists; the two hands' rest wrists differ
+        t["transl"][a:b] += wrist[other] - wrist[side] + rng.normal(0, 0.006, 3)
     out = HandMotion(fps=motion.fps, **{s: HandTrack(**v) for s, v in tracks.items()})
     return out, Defect(kind, side, a, b, joint)
 

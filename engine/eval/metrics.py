@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..rotations import geodesic_angle
+from ..rotations import geodesic_angle, quat_sign_continuous
 
 
 def mpjpe_mm(pred: np.ndarray, gt: np.ndarray) -> float:
@@ -47,11 +47,7 @@ def codebook_stats(codes: np.ndarray, size: int) -> tuple[float, float]:
 def quat_continuous(q: np.ndarray) -> np.ndarray:
     """Flip quaternion signs (..., T, J, 4) along time so consecutive frames lie in one hemisphere
     (the LaFAN1 code's `remove_quat_discontinuities`)."""
-    q = np.array(q, dtype=np.float64)
-    for t in range(1, q.shape[-3]):
-        flip = (q[..., t, :, :] * q[..., t - 1, :, :]).sum(-1, keepdims=True) < 0
-        q[..., t, :, :] = np.where(flip, -q[..., t, :, :], q[..., t, :, :])
-    return q
+    return quat_sign_continuous(q, axis=-3)
 
 
 def l2q(pred_quat: np.ndarray, gt_quat: np.ndarray) -> float:

@@ -66,18 +66,20 @@ def load_motion(
     fps: float | None = None,
     side: str | None = None,
     hand_mean: dict[str, np.ndarray] | None = None,
+    gaps: bool = False,
 ) -> HandMotion:
     """Read any supported motion file into a HandMotion.
 
     fps: frame rate for files that do not store one (npz without `fps`). side: which hand a
     single-hand file with side-less joint names holds. hand_mean: side -> (15, 3) MANO mean pose,
-    for npz data stored relative to the mean pose.
+    for npz data stored relative to the mean pose. gaps: in MANO npz files, frames holding NaN or inf
+    are read as dropouts (`valid` false, values zeroed) instead of refused, for repair.
     """
     fmt = detect_format(path)
     if fmt == "mano":
         from .mano_npz import read_mano_npz
 
-        return read_mano_npz(path, fps=fps, hand_mean=hand_mean)
+        return read_mano_npz(path, fps=fps, hand_mean=hand_mean, gaps=gaps)
     if fmt == "amass":
         from .amass import read_amass
 

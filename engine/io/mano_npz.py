@@ -12,6 +12,7 @@ pose is converted when `hand_mean` (15, 3) is given.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from ..errors import MotionFormatError, MotionValueError
 from ..motion import HandMotion, HandTrack
 from ..skeleton import SIDES
 from .npz_utils import read_fps, read_npz
+
+log = logging.getLogger(__name__)
 
 _PREFIXES = {"left": ("left_", "lh_", "lhand_", "l_"), "right": ("right_", "rh_", "rhand_", "r_")}
 _FIELDS = {
@@ -46,7 +49,8 @@ def looks_like_mano_npz(keys: set[str]) -> bool:
     return any(_find(data, side, "hand_pose") for side in SIDES)  # type: ignore[arg-type]
 
 
-def _read_track(data: dict[str, np.ndarray], side: str, path: Path, hand_mean: np.ndarray | None) -> HandTrack | None:
+def _read_track(data: dict[str, np.ndarray], side: str, path: Path, hand_mean: np.ndarray | None,
+                gaps: bool = False) -> HandTrack | None:
     pose_key = _find(data, side, "hand_pose")
     if pose_key is None:
         return None
@@ -73,23 +77,42 @@ def _read_track(data: dict[str, np.ndarray], side: str, path: Path, hand_mean: n
     pose = pose.reshape(T, 15, 3)
     if hand_mean is not None:
         pose = pose + hand_mean[None]
+    valid = None if valid_key is None else data[valid_key]
+    if gaps:
+        pose, orient, transl, valid = _gaps_as_dropouts(pose, orient, transl, valid, T, path, side)
     try:
         return HandTrack(
             global_orient=orient, hand_pose=pose, transl=transl,
             betas=None if betas_key is None else np.asarray(data[betas_key]).reshape(-1)[:10],
-            valid=None if valid_key is None else data[valid_key],
+            valid=valid,
         )
     except MotionValueError as exc:
         raise MotionFormatError(f"{path}: {side} hand: {exc}") from None
 
 
+def _gaps_as_dropouts(pose, orient, transl, valid, T: int, path: Path, side: str):
+    """Frames holding NaN or inf become dropouts: zeroed and marked invalid (as trackers write them)."""
+    arrays = [np.array(a, dtype=np.float64).reshape(T, -1) for a in (pose.reshape(T, -1), orient, transl)]
+    bad = np.zeros(T, dtype=bool)
+    for a in arrays:
+        bad |= ~np.isfinite(a).all(axis=1)
+    if bad.any():
+        log.warning("%s: %s hand: %d frame(s) with NaN or inf read as dropouts", path, side, int(bad.sum()))
+        for a in arrays:
+            a[bad] = 0.0
+        valid = (np.ones(T, dtype=bool) if valid is None else np.asarray(valid, dtype=bool).copy()) & ~bad
+    return arrays[0].reshape(T, 15, 3), arrays[1], arrays[2], valid
+
+
 def read_mano_npz(
-    path: str | os.PathLike, fps: float | None = None, hand_mean: dict[str, np.ndarray] | None = None
+    path: str | os.PathLike, fps: float | None = None, hand_mean: dict[str, np.ndarray] | None = None,
+    gaps: bool = False,
 ) -> HandMotion:
-    """Read a MANO-parameter npz. `hand_mean` maps side -> (15, 3) mean pose for mean-relative data."""
+    """Read a MANO-parameter npz. `hand_mean` maps side -> (15, 3) mean pose for mean-relative data.
+    gaps: frames with NaN or inf are read as dropouts (`valid` false) instead of refused."""
     path = Path(path)
     data = read_npz(path)
-    tracks = {s: _read_track(data, s, path, None if hand_mean is None else hand_mean[s]) for s in SIDES}
+    tracks = {s: _read_track(data, s, path, None if hand_mean is None else hand_mean[s], gaps) for s in SIDES}
     if tracks["left"] is None and tracks["right"] is None:
         raise MotionFormatError(
             f"{path}: no hand parameters found (expected keys like 'right_hand_pose'; found: {', '.join(sorted(data)) or 'none'})"
