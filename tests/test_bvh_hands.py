@@ -1,17 +1,22 @@
 """BVH hand import/export: round trips, foreign skeletons, the two-file mocap path, bad input."""
 
+import logging
+
 import numpy as np
 import pytest
 
 from engine.cli import main
+from engine.corpus.anatomy import pose_to_angles
 from engine.errors import MotionFormatError
 from engine.io import load_motion, save_motion
-from engine.io.bvh_file import read_bvh
+from engine.io.bvh_file import Bvh, BvhJoint, bvh_to_text, read_bvh, set_local_rotations
+from engine.io.bvh_hands import mirror_bvh
 from engine.joint_names import map_skeleton
-from engine.rotations import geodesic_angle
+from engine.rotations import axis_angle_to_matrix, geodesic_angle
 from engine.skeleton import FINGERS, JOINT_NAMES_16, PARENTS_16, get_hand_model, joint_axes
 from tests.helpers import mocap_hand_bvh, smooth_motion
 
+MOCAP = ("index", "middle", "ring", "pinky")
 BONES = [(j, c) for c in range(1, 16) for j in [PARENTS_16[c]] if j > 0]  # finger bones between MANO joints
 
 
@@ -143,3 +148,103 @@ def test_flexion_in_mocap_reads_as_mano_flexion(tmp_path):
     axis = aa / np.linalg.norm(aa, axis=-1, keepdims=True)
     assert (np.abs(axis @ flex[j - 1]) > 0.95).all()
     assert (aa @ flex[j - 1] > 0).all()  # curling toward the palm is positive flexion
+
+
+def _twisted_rig(text: str, degrees=(180.0, 90.0, -120.0, 150.0, -90.0)) -> str:
+    """The same motion on a rig whose joint frames are turned about their own bones by constant angles,
+    as mocap rigs bake them into the channels: joint frame F_j -> F_j C_j with C_j a twist about the
+    joint's outgoing bone, local rotations L_j -> C_parent^T L_j C_j (three channels each). Rest pose,
+    offsets and every joint position stay the same; only the rotations change."""
+    bvh = read_bvh("twisted.bvh", text=text)
+    C = np.tile(np.eye(3), (len(bvh.joints), 1, 1))
+    k = 0
+    for j, joint in enumerate(bvh.joints):
+        kids = [c for c, other in enumerate(bvh.joints) if other.parent == j]
+        bone = bvh.joints[kids[0]].offset if len(kids) == 1 else None if kids else joint.end_site
+        if bone is not None and np.linalg.norm(bone) > 0:
+            C[j] = axis_angle_to_matrix(np.radians(degrees[k % len(degrees)]) * bone / np.linalg.norm(bone))
+            k += 1
+    parents = [max(joint.parent, 0) for joint in bvh.joints]
+    local = np.swapaxes(C[parents], -1, -2) @ bvh.local_rotations() @ C
+    local[:, 0] = bvh.local_rotations()[:, 0] @ C[0]
+    joints = [BvhJoint(jt.name, jt.parent, jt.offset, [c for c in jt.channels if c.endswith("position")]
+                       + ["Zrotation", "Xrotation", "Yrotation"], jt.end_site) for jt in bvh.joints]
+    rig = Bvh(joints, bvh.frame_time, np.zeros((bvh.n_frames, sum(len(jt.channels) for jt in joints))))
+    return bvh_to_text(set_local_rotations(rig, local, bvh.local_translations()))
+
+
+def _mirrored(text: str) -> str:
+    """The same file in left-handed coordinates (x -> -x), as Unity writes it."""
+    return bvh_to_text(mirror_bvh(read_bvh("mirrored.bvh", text=text)))
+
+
+def test_mirror_bvh_is_the_reflected_forward_kinematics():
+    bvh = read_bvh("m.bvh", text=mocap_hand_bvh("right", 8, 30.0, seed=2))
+    G, P = bvh.global_transforms()
+    Gm, Pm = mirror_bvh(bvh).global_transforms()
+    M = np.diag([-1.0, 1.0, 1.0])
+    np.testing.assert_allclose(Pm, P @ M, atol=1e-9)
+    np.testing.assert_allclose(Gm, M @ G @ M, atol=1e-9)
+    np.testing.assert_allclose(mirror_bvh(mirror_bvh(bvh)).motion, bvh.motion)
+
+
+@pytest.mark.parametrize("left_handed", [False, True])
+def test_constant_joint_twist_of_the_rig_is_taken_out(tmp_path, caplog, left_handed):
+    """ManipNet-like files: every finger joint frame carries a constant twist (90-180 degrees) about its
+    bone, invisible in the rest pose and in every joint position. The import keeps the bones and drops
+    the constant twist, so it matches the import of the untwisted rig instead of turning each MANO
+    finger over; a left-handed copy of the file is read mirrored and gives the same motion."""
+    for side in ("right", "left"):
+        text = mocap_hand_bvh(side, 90, 30.0, seed=3)
+        twisted = _twisted_rig(text)
+        (tmp_path / f"plain_{side}.bvh").write_text(text)
+        (tmp_path / f"rig_{side}.bvh").write_text(_mirrored(twisted) if left_handed else twisted)
+        with caplog.at_level(logging.INFO, logger="engine.io.bvh_hands"):
+            caplog.clear()
+            plain = load_motion(tmp_path / f"plain_{side}.bvh").track(side)
+            assert "twist" not in caplog.text and "mirror" not in caplog.text
+            rig = load_motion(tmp_path / f"rig_{side}.bvh").track(side)
+        model = get_hand_model(side)
+        np.testing.assert_allclose(model.joints_np(rig.global_orient, rig.hand_pose, rig.transl),
+                                   model.joints_np(plain.global_orient, plain.hand_pose, plain.transl), atol=1e-6)
+        err = np.degrees(geodesic_angle(rig.hand_pose, plain.hand_pose))  # (F, 15)
+        assert err.max() < 10.0 and np.median(err) < 3.0, (side, err.max(0).round(1))
+        angles = np.degrees(pose_to_angles(rig.hand_pose, side))
+        assert np.abs(angles[..., 2]).max() < 30.0  # no joint turned over about its bone
+        assert "constant joint twist taken out" in caplog.text
+        assert ("reading it mirrored" in caplog.text) == left_handed
+
+
+def test_left_handed_file_is_read_mirrored(tmp_path, caplog):
+    """A hand written in left-handed coordinates is the mirror image of its side: its fingers would curl
+    away from MANO's palm. The fingers' bending gives it away and the file is read mirrored."""
+    for side in ("right", "left"):
+        text = mocap_hand_bvh(side, 30, 30.0, seed=5)
+        (tmp_path / f"a_{side}.bvh").write_text(text)
+        (tmp_path / f"b_{side}.bvh").write_text(_mirrored(text))
+        a = load_motion(tmp_path / f"a_{side}.bvh").track(side)
+        with caplog.at_level(logging.WARNING, logger="engine.io.bvh_hands"):
+            b = load_motion(tmp_path / f"b_{side}.bvh").track(side)
+        flex = np.degrees(pose_to_angles(b.hand_pose, side))[:, [FINGERS[f][0][1] - 1 for f in MOCAP], 0]
+        assert flex.mean() > 20.0  # PIPs curl toward the palm
+        assert np.degrees(geodesic_angle(b.hand_pose, a.hand_pose)).max() < 1e-6
+        assert np.degrees(geodesic_angle(b.global_orient, a.global_orient)).max() < 1e-6
+        np.testing.assert_allclose(b.transl, a.transl, atol=1e-9)
+        assert "mirror image" in caplog.text
+
+
+def test_thumb_cmc_split_with_a_link_keeps_the_bone_direction(tmp_path):
+    """Thumb CMC as two joints a few mm apart (ManipNet's THUMB_CMC_FE -> THUMB_CMC_AA), the AA joint
+    held far from its rest angle: the MANO thumb bone follows the file's CMC -> MCP line."""
+    text = mocap_hand_bvh("right", 60, 30.0, seed=3)
+    text = text.replace("JOINT THUMB_CMC_AA\n{\nOFFSET 0 0 0", "JOINT THUMB_CMC_AA\n{\nOFFSET -12 14 6")
+    assert "OFFSET -12 14 6" in text
+    bvh = read_bvh("split.bvh", text=text)
+    bvh.motion[:, bvh.channel_slice(bvh.index("THUMB_CMC_AA"))] += 70.0
+    (tmp_path / "split_right.bvh").write_text(bvh_to_text(bvh))
+    m = load_motion(tmp_path / "split_right.bvh").right
+    ours = get_hand_model("right").joints_np(m.global_orient, m.hand_pose, m.transl)
+    _, P = bvh.global_transforms()
+    groups = map_skeleton(bvh.names, side="right")["right"]
+    err = angle_deg(ours[:, 14] - ours[:, 13], P[:, groups["thumb2"][0]] - P[:, groups["thumb1"][0]])
+    assert err.max() < 5.0, err.max()
