@@ -125,6 +125,17 @@ def _inbetween(device: str, weights: dict[str, str]):
                              device=device)
 
 
+def _refine(device: str, weights: dict[str, str]):
+    from .eval.corrupt import corrupt
+    from .pipeline import get_inbetweener
+    from .repair import refine
+
+    folder = _given_or_shipped(weights, "inbetween")
+    get_inbetweener(folder, device)
+    bad, _ = corrupt(clip_of(4.0), np.random.default_rng(0))  # one defect of every kind
+    return lambda: refine(bad, seed=0, weights=folder, device=device)
+
+
 CASES = (
     Case("encode", "tokenize a 4 s two-hand clip (SHIFT encoder)", _tokenize),
     Case("decode", "detokenize 4 s of tokens to motion (SHIFT decoder)", _detokenize),
@@ -133,10 +144,8 @@ CASES = (
     Case("generate", "text to a 4 s two-hand clip (language model + SHIFT decoder)", _generate),
     Case("caption_lm", "caption a 4 s clip with the language model (greedy)", _caption_lm),
     Case("inbetween", "in-between 120 frames keyed every 15 (diffusion, 20 DDIM steps)", _inbetween),
+    Case("refine", "find and repair 5 defects in a 4 s two-hand clip (detection + 20 DDIM steps)", _refine),
 )
-NOT_IN_BUILD = {
-    "refine": "refine a 4 s clip: no refiner in this build",
-}
 
 
 def _sync(device: str) -> None:
@@ -172,7 +181,7 @@ def run_bench(device: str = "cpu", warmup: int = 3, repeat: int = 20, only: tupl
               weights: dict[str, str] | None = None) -> dict:
     """{"device": info, "cases": {name: timings or {"skipped": reason}}}. `weights`: {component: folder}
     to time instead of the shipped weights ("lm", "inbetween")."""
-    known = [c.name for c in CASES] + list(NOT_IN_BUILD)
+    known = [c.name for c in CASES]
     for name in only or ():
         if name not in known:
             raise HandMotionError(f"unknown bench case {name!r} (known: {', '.join(known)})")
@@ -187,9 +196,6 @@ def run_bench(device: str = "cpu", warmup: int = 3, repeat: int = 20, only: tupl
             continue
         log.info("bench %s", case.name)
         cases[case.name] = {"what": case.what, **time_call(fn, device, warmup, repeat)}
-    for name, reason in NOT_IN_BUILD.items():
-        if not only or name in only:
-            cases[name] = {"skipped": reason}
     return {**device_info(device), "warmup": warmup, "cases": cases}
 
 

@@ -191,6 +191,7 @@ def test_bench_times_available_steps_and_says_why_others_are_skipped(tmp_path, c
     assert "no weights" in report["cases"]["encode"]["skipped"]
     assert "no weights" in report["cases"]["generate"]["skipped"]
     assert "no weights" in report["cases"]["inbetween"]["skipped"]
+    assert "no weights" in report["cases"]["refine"]["skipped"]
     code, _, err = run_cli(capsys, "bench", "--only", "teleport")
     assert code == 2 and "unknown bench case" in err
 

@@ -55,6 +55,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             q.add_argument("--inbetween", metavar="DIR", help="in-betweener weights for the diffusion methods "
                                                               "(default: shipped)")
             q.add_argument("--steps", type=int, default=20, help="denoising steps (default 20)")
+        if task == "refine":
+            q.add_argument("--inbetween", metavar="DIR", help="in-betweener weights for the refiner methods "
+                                                              "(default: shipped)")
+            q.add_argument("--sweep", action="store_true", help="also a row per control strength 0.1-1.0")
         q.set_defaults(func=cmd_task, tasks=(task,))
     a = esub.add_parser("all", help="every evaluation above, one JSON report and one set of tables")
     _common(a, "corpus folder")
@@ -109,7 +113,8 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
                                       steps=getattr(args, "steps", 20), **kw)
         from ..eval.refine import evaluate_refine
 
-        return evaluate_refine(args.data, **kw)
+        return evaluate_refine(args.data, weights=getattr(args, "inbetween", None),
+                               sweep=getattr(args, "sweep", False), **kw)
     except KeyError as exc:
         raise HandMotionError(str(exc).strip("'\"")) from None
 

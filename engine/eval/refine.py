@@ -8,14 +8,19 @@ within REMOVED_MM of the clean clip, MPJPE); MPJPE
 of the output and of the corrupted input to the clean clip; the share of frames far from every defect
 (more than DILATE frames away) left bit-identical; and whether a clean clip passes through unchanged.
 
-Methods are registered in `REFINERS`: a function (context, motion) -> motion. Baselines: "input"
+Methods are registered in `REFINERS`: a function (options, motion) -> motion. Baselines: "input"
 (no repair) and "median" (classic mocap clean-up: gaps filled by slerp between valid frames, then a
-5-frame median filter on quaternion components and positions).
+5-frame median filter on quaternion components and positions). "refiner" is `engine.repair.refine`
+at its default strength, "refiner_auto" with the adaptive rule (both need in-betweener weights).
+A strength sweep (`sweep=True`) adds a row per strength "refiner@s" with two more columns: how far the
+repaired values stay from the detected (corrupted) input, in mm on the repaired frames ("follow_mm"),
+and the validity error left there ("validity", `engine.refine.validity_error`).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -29,7 +34,6 @@ from .corrupt import KINDS, Defect, corrupt
 from .metrics import mpjpe_mm, quat_continuous
 from .poses import hand_joints
 from .protocol import SEED, load_split
-from .t2m import Context
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +64,38 @@ def median_cleanup(motion: HandMotion) -> HandMotion:
     return HandMotion(fps=motion.fps, **tracks)
 
 
-REFINERS: dict[str, Callable[[Context, HandMotion], HandMotion]] = {
-    "input": lambda ctx, motion: motion,
-    "median": lambda ctx, motion: median_cleanup(motion),
+@dataclass
+class Options:
+    """What the learned refiners need: in-betweener weights, device, seed, and a fixed strength."""
+
+    weights: str | None = None
+    device: str = "cpu"
+    seed: int = 0
+    strength: float | str | None = None  # None: the refiner's default
+
+
+def _refiner(opts: Options, motion: HandMotion, strength: float | str | None = None) -> HandMotion:
+    from ..repair import DEFAULT_STRENGTH, refine
+
+    s = strength if strength is not None else opts.strength if opts.strength is not None else DEFAULT_STRENGTH
+    return refine(motion, s, seed=opts.seed, weights=opts.weights, device=opts.device).motion
+
+
+REFINERS: dict[str, Callable[[Options, HandMotion], HandMotion]] = {
+    "input": lambda opts, motion: motion,
+    "median": lambda opts, motion: median_cleanup(motion),
+    "refiner": _refiner,
+    "refiner_auto": lambda opts, motion: _refiner(opts, motion, "auto"),
 }
+NEEDS_WEIGHTS = {"refiner", "refiner_auto"}
+
+
+def default_methods(weights: str | None = None) -> tuple[str, ...]:
+    """Every method that can run: the learned ones only with in-betweener weights given or shipped."""
+    from ..models.weights import default_dir
+
+    have = weights is not None or (default_dir("inbetween") / "model.safetensors").exists()
+    return tuple(m for m in REFINERS if have or m not in NEEDS_WEIGHTS)
 
 
 def _joint_rotation(motion: HandMotion, d: Defect) -> np.ndarray:
@@ -98,43 +130,65 @@ def _identical(a: HandMotion, b: HandMotion, frames: np.ndarray) -> np.ndarray:
     return same
 
 
-def evaluate_refine(data: str, split: str | None = "test", methods: tuple[str, ...] = ("input", "median"),
-                    limit: int | None = None, device: str = "cpu", seed: int = SEED, progress: bool = True) -> dict:
-    """The refinement report: {"methods": {name: scores}} on the corruption suite of the split."""
-    test = load_split(data, split, limit)
-    ctx = Context(test, test, None, device)  # type: ignore[arg-type]
+def _score(method: Callable[[HandMotion], HandMotion], cases: list, extra: bool, progress: bool, desc: str) -> dict:
+    removed = {k: [] for k in KINDS}
+    err_out, err_in, kept, passthrough, follow, validity = [], [], [], [], [], []
+    for clean, bad, defects in tqdm(cases, desc=desc, unit="clip", disable=not progress):
+        out = method(bad)
+        cj, oj, bj = hand_joints(clean), hand_joints(out), hand_joints(bad)
+        for d in defects:
+            removed[d.kind].append(defect_removed(out, clean, oj, cj, d))
+        err_out.append(np.mean([mpjpe_mm(oj[s], cj[s]) for s in cj]))
+        err_in.append(np.mean([mpjpe_mm(bj[s], cj[s]) for s in cj]))
+        far = _far_frames(clean.n_frames, defects)
+        if far.any():
+            kept.append(_identical(out, bad, far).mean())
+        passthrough.append(bool(_identical(method(clean), clean, np.ones(clean.n_frames, bool)).all()))
+        if extra:
+            from ..refine import validity_error
+
+            near = ~far
+            follow.append(np.mean([mpjpe_mm(oj[s][near], bj[s][near]) for s in cj]))
+            validity.append(validity_error(out, frames=near))
+    flat = [x for v in removed.values() for x in v]
+    scores = {
+        "defects_removed": float(np.mean(flat)) if flat else 0.0,
+        **{f"removed_{k}": float(np.mean(v)) for k, v in removed.items() if v},
+        "mpjpe_mm": float(np.mean(err_out)), "input_mpjpe_mm": float(np.mean(err_in)),
+        "mpjpe_ratio": float(np.mean(err_out) / max(np.mean(err_in), 1e-12)),
+        "far_frames_identical": float(np.mean(kept)) if kept else 1.0,
+        "clean_unchanged": float(np.mean(passthrough)),
+    }
+    if extra:
+        scores.update(follow_mm=float(np.mean(follow)), validity=float(np.mean(validity)))
+    return scores
+
+
+def evaluate_refine(data: str, split: str | None = "test", methods: tuple[str, ...] | None = None,
+                    limit: int | None = None, device: str = "cpu", seed: int = SEED, progress: bool = True,
+                    weights: str | None = None, sweep: bool = False) -> dict:
+    """The refinement report: {"methods": {name: scores}} on the corruption suite of the split; with
+    `sweep`, also "refiner@s" rows for every strength of `engine.repair.STRENGTHS`."""
+    from ..repair import STRENGTHS
+
+    methods = methods or default_methods(weights)
     for name in methods:
         if name not in REFINERS:
             raise KeyError(f"unknown refine method {name!r} (known: {', '.join(REFINERS)})")
+    test = load_split(data, split, limit)
+    opts = Options(weights, device)
     cases = []
     for i in range(len(test.clips)):
         clean = test.motion(i)
         bad, defects = corrupt(clean, np.random.default_rng([seed, int(test.clips.ids[i])]))
         cases.append((clean, bad, defects))
     report = {"data": str(data), "split": split, "clips": len(cases), "removed_below_mm": REMOVED_MM,
-              "removed_below_deg": REMOVED_DEG,
-              "kinds": list(KINDS), "methods": {}}
+              "removed_below_deg": REMOVED_DEG, "kinds": list(KINDS), "methods": {}}
     for name in methods:
-        removed = {k: [] for k in KINDS}
-        err_out, err_in, kept, passthrough = [], [], [], []
-        for clean, bad, defects in tqdm(cases, desc=f"refine {name}", unit="clip", disable=not progress):
-            out = REFINERS[name](ctx, bad)
-            cj, oj, bj = hand_joints(clean), hand_joints(out), hand_joints(bad)
-            for d in defects:
-                removed[d.kind].append(defect_removed(out, clean, oj, cj, d))
-            err_out.append(np.mean([mpjpe_mm(oj[s], cj[s]) for s in cj]))
-            err_in.append(np.mean([mpjpe_mm(bj[s], cj[s]) for s in cj]))
-            far = _far_frames(clean.n_frames, defects)
-            if far.any():
-                kept.append(_identical(out, bad, far).mean())
-            passthrough.append(bool(_identical(REFINERS[name](ctx, clean), clean, np.ones(clean.n_frames, bool)).all()))
-        flat = [x for v in removed.values() for x in v]
-        report["methods"][name] = {
-            "defects_removed": float(np.mean(flat)) if flat else 0.0,
-            **{f"removed_{k}": float(np.mean(v)) for k, v in removed.items() if v},
-            "mpjpe_mm": float(np.mean(err_out)), "input_mpjpe_mm": float(np.mean(err_in)),
-            "mpjpe_ratio": float(np.mean(err_out) / max(np.mean(err_in), 1e-12)),
-            "far_frames_identical": float(np.mean(kept)) if kept else 1.0,
-            "clean_unchanged": float(np.mean(passthrough)),
-        }
+        report["methods"][name] = _score(lambda m, name=name: REFINERS[name](opts, m), cases, sweep, progress,
+                                         f"refine {name}")
+    if sweep:
+        for s in STRENGTHS:
+            report["methods"][f"refiner@{s:g}"] = _score(lambda m, s=s: _refiner(opts, m, s), cases, True, progress,
+                                                         f"refine at {s:g}")
     return report

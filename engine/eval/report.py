@@ -10,7 +10,8 @@ M2T_COLS = ("bleu1", "bleu4", "rouge_l", "cider_d", "r_precision_top1", "r_preci
 INBETWEEN_COLS = ("mpjpe_mm", "l2p", "l2q", "npss", "jerk_ratio", "keyframe_error_rad")
 REACT_COLS = ("contact_precision", "contact_recall", "contact_f1", "other_hand_mpjpe_mm")
 REFINE_COLS = ("defects_removed", "removed_limit", "removed_spike", "removed_flip", "removed_dropout",
-               "removed_interpenetration", "mpjpe_mm", "mpjpe_ratio", "far_frames_identical", "clean_unchanged")
+               "removed_interpenetration", "mpjpe_mm", "mpjpe_ratio", "far_frames_identical", "clean_unchanged",
+               "follow_mm", "validity")
 SHORT = {"r_precision_top1": "R@1", "r_precision_top2": "R@2", "r_precision_top3": "R@3", "mm_dist": "MM-Dist",
          "fid": "FID", "kid": "KID", "diversity": "Div", "multimodality": "MModality", "contact_f1": "contact F1",
          "paraphrase_p10": "para P@10", "limit_frames": "limit breaks", "paraphrase_first_hit": "para rank",

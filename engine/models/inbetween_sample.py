@@ -56,13 +56,17 @@ def _distance_to_observed(mask: torch.Tensor) -> torch.Tensor:
 def denoise(model: InbetweenDenoiser, known: torch.Tensor, mask: torch.Tensor, text: torch.Tensor | None = None,
             steps: int = 20, guidance: float = 2.5, strength: float = 1.0, mode: str = "trained",
             generator: torch.Generator | None = None,
-            progress: Callable[[int, int], None] | None = None, noise_scale: float = 1.0) -> torch.Tensor:
+            progress: Callable[[int, int], None] | None = None, noise_scale: float = 1.0,
+            guide: torch.Tensor | None = None, guide_weight: torch.Tensor | None = None) -> torch.Tensor:
     """Sample clips that agree with the observed values.
 
     known, mask: (B, T, 198) in model space (mask 0/1 per dimension); text: (B, 384) sentence embeddings
     or None (classifier-free guidance with weight `guidance` when given); strength in [0, 1]: how much
     of the observed values is put back each step (1: exactly). progress(step, steps) after each step.
     noise_scale: the starting noise's scale (1: a sample; lower: closer to the average motion).
+    guide, guide_weight: (B, T, 198) soft targets for values the network is not shown (a control
+    signal, as a refiner's corrected pose): each x0 prediction, and the result, move that share of the
+    way to them (0: free, 1: exactly the guide).
     Returns x0 (B, T, 198) in model space."""
     if mode not in MODES:
         raise ValueError(f"unknown sampling mode {mode!r} (known: {', '.join(MODES)})")
@@ -94,7 +98,11 @@ def denoise(model: InbetweenDenoiser, known: torch.Tensor, mask: torch.Tensor, t
             sigma = INPAINT_SIGMA * float(t) / total
             soft = torch.exp(-0.5 * (dist / max(sigma, 1e-6)) ** 2) * seen
             x0 = x0 + strength * soft * (fill - x0)
+        if guide is not None:
+            x0 = x0 + guide_weight * (guide - x0)
         x = sched.step(x0, t, x).prev_sample
         if progress:
             progress(i + 1, steps)
+    if guide is not None:
+        x = x + guide_weight * (guide - x)
     return x + strength * mask * (known - x)
