@@ -22,6 +22,7 @@ from . import (
     lm_cmds,
     motion_cmds,
     refine_cmds,
+    serve_cmds,
     tokenizer_cmds,
     train_cmds,
     weights_cmds,
@@ -30,7 +31,7 @@ from . import (
 log = logging.getLogger("engine")
 
 COMMAND_MODULES = (motion_cmds, corpus_cmds, caption_cmds, tokenizer_cmds, lm_cmds, inbetween_cmds, refine_cmds,
-                   train_cmds, eval_cmds, bench_cmds, weights_cmds)
+                   train_cmds, eval_cmds, bench_cmds, weights_cmds, serve_cmds)
 
 
 def build_parser() -> argparse.ArgumentParser:
