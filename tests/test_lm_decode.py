@@ -105,6 +105,22 @@ def test_sampling_controls():
         decode_motion(tiny(), TINY.vocab(), prompt_ids(), steps=1, top_p=0)
 
 
+@pytest.mark.parametrize("temperature", [1e-300, 5e-324, 1e-40, 1e-6])
+def test_tiny_temperatures_sample_the_best_code_without_nan(temperature):
+    """logits / 1e-300 overflows float32 to inf and the softmax to NaN; a tiny temperature must act as
+    greedy decoding instead, drawing between exact ties only."""
+    logits = torch.tensor([[0.0, 3.0, 1.0, 2.9], [-5.0, -1.0, -1.0, -7.5]] * 100)
+    gen = torch.Generator().manual_seed(0)
+    for top_k, top_p in ((0, 1.0), (0, 0.95), (3, 0.95)):
+        picked = sample(logits, temperature, top_k, top_p, gen)
+        assert set(picked[0::2].tolist()) == {1}
+        assert set(picked[1::2].tolist()) == {1, 2}  # a tie stays a draw between the tied codes
+    model, v = tiny(), TINY.vocab()
+    greedy = decode_motion(model, v, prompt_ids(), steps=3, samples=2, temperature=0)
+    cold = decode_motion(model, v, prompt_ids(), steps=3, samples=2, temperature=temperature, top_p=0.95)
+    assert np.array_equal(cold, greedy)
+
+
 @pytest.mark.parametrize("arch", ["t5", "decoder"])
 def test_caption_decoding_never_repeats_a_trigram(arch):
     model, v = tiny(arch), TINY.vocab()

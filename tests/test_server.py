@@ -34,11 +34,9 @@ TOKEN = "s3cret-token-for-tests-0123456789"
 
 # --- fixtures -----------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> dict[str, str]:
-    """Untrained tiny weights: a language model over the shipped tokenizer's 512 codes, an in-betweener,
-    one language model that does not match the tokenizer and one corrupt in-betweener."""
-    root = tmp_path_factory.mktemp("weights")
+def tiny_weights(root) -> dict[str, str]:
+    """Untrained tiny weights under `root`: a language model over the shipped tokenizer's 512 codes, an
+    in-betweener, one language model that does not match the tokenizer and one corrupt in-betweener."""
     torch.manual_seed(0)
     cfg = LMConfig(d_model=32, layers=1, heads=2, d_ff=64, codes=512)
     save_lm(build_lm(cfg).eval(), cfg, root / "lm")
@@ -54,21 +52,30 @@ def tiny(tmp_path_factory) -> dict[str, str]:
     return {k: str(root / k) for k in ("lm", "lm_mismatch", "ib", "ib_corrupt", "empty")}
 
 
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> dict[str, str]:
+    return tiny_weights(tmp_path_factory.mktemp("weights"))
+
+
 def _config(tiny, **kw) -> ServerConfig:
     limits = kw.pop("limits", Limits(max_steps=1000))
     weights = kw.pop("weights", {"lm": tiny["lm"], "inbetween": tiny["ib"]})
     return ServerConfig(host="127.0.0.1", port=0, device="cpu", workers=1, weights=weights, limits=limits, **kw)
 
 
+def wait_preloaded(server: LiveServer) -> LiveServer:
+    """`server` once every model that has weights is loaded."""
+    deadline = time.time() + 60
+    while not all(m["loaded"] for m in call(server, "GET", "/v1/health")[1]["models"].values() if m["available"]):
+        assert time.time() < deadline, "models were not preloaded"
+        time.sleep(0.05)
+    return server
+
+
 @pytest.fixture(scope="module")
 def live(tiny):
     with LiveServer(_config(tiny)) as server:
-        deadline = time.time() + 60
-        while not all(m["loaded"] for m in call(server, "GET", "/v1/health")[1]["models"].values()
-                      if m["available"]):
-            assert time.time() < deadline, "models were not preloaded"
-            time.sleep(0.05)
-        yield server
+        yield wait_preloaded(server)
 
 
 @pytest.fixture
@@ -156,10 +163,10 @@ def test_health_reports_models_tasks_limits_and_queue(live, tiny, fresh):
 
     assert h["version"] == __version__
     assert {k: (m["available"], m["loaded"]) for k, m in h["models"].items()} == {
-        "tokenizer": (True, True), "lm": (True, True), "inbetween": (True, True), "refine": (False, False)}
+        "tokenizer": (True, True), "lm": (True, True), "inbetween": (True, True)}
     assert h["models"]["lm"]["path"] == os.path.realpath(tiny["lm"])
     assert {k: t["available"] for k, t in h["tasks"].items()} == {
-        "generate": True, "inbetween": True, "caption": True, "react": True, "refine": False}
+        "generate": True, "inbetween": True, "caption": True, "react": True, "refine": True}
     assert h["tasks"]["caption"]["methods"] == {"rules": True, "lm": True}
     assert h["limits"]["max_seconds"] == 60 and h["limits"]["max_queued"] == 32
     assert h["queue"] == {"queued": 0, "running": 0, "kept": h["queue"]["kept"], "max_queued": 32, "workers": 1,
@@ -168,6 +175,7 @@ def test_health_reports_models_tasks_limits_and_queue(live, tiny, fresh):
     bare = fresh(weights={"lm": tiny["empty"], "inbetween": tiny["ib"]})
     h = call(bare, "GET", "/v1/health")[1]
     assert h["models"]["lm"]["available"] is False and h["tasks"]["generate"]["available"] is False
+    assert h["tasks"]["refine"]["available"] is True
     assert h["tasks"]["caption"] == {"available": True, "reason": None, "methods": {"rules": True, "lm": False}}
     status, body = call(bare, "POST", "/v1/jobs", {"task": "generate", "prompt": "wave"})
     assert_error(status, body, 409, "weights_missing", "language model", "handmotion train lm", tiny["empty"])
@@ -465,10 +473,10 @@ def test_limits_and_bad_input_are_4xx_with_the_error_shape(fresh):
     bad["left"]["hand_pose"] = bad["left"]["hand_pose"][:-1]
     status, body = post({"task": "caption", "motion": bad})
     assert_error(status, body, 422, "invalid_motion", "motion.left.hand_pose")
-    status, body = post({"task": "refine", "motion": motion})
-    assert_error(status, body, 409, "not_available", "refine")
-    status, body = post({"task": "caption", "motion": motion, "rig": {"bones": ["hand.R"]}})
-    assert_error(status, body, 409, "not_available", "rig")
+    status, body = post({"task": "refine", "motion": motion, "steps": 201})
+    assert_error(status, body, 422, "limit_exceeded", "steps")
+    status, body = post({"task": "generate", "prompt": "wave", "temperature": 11})
+    assert_error(status, body, 422, "invalid_request", "temperature")
     assert_error(*call(server, "GET", "/v1/jobs/nope"), 404, "not_found", "nope")
     assert_error(*call(server, "GET", "/v2/health"), 404, "not_found")
     assert_error(*call(server, "PUT", "/v1/health", {}), 405, "method_not_allowed")

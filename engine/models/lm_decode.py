@@ -20,6 +20,8 @@ import torch.nn.functional as F
 from ..errors import HandMotionError
 from .lm import MotionVocab
 
+_MAX_SCALE = float(torch.finfo(torch.float32).max)  # 1 / temperature beyond this overflows float32
+
 
 class T5State:
     """Incremental T5 decoding of `batch` sequences for one prompt (encoder ids (L,)), up to `capacity` ids."""
@@ -137,10 +139,17 @@ def decoder_state(model, prompt: np.ndarray, batch: int, capacity: int):
 def sample(logits: torch.Tensor, temperature: float, top_k: int, top_p: float,
            generator: torch.Generator | None) -> torch.Tensor:
     """(B,) indices into the last axis of logits (B, V): greedy at temperature 0, otherwise sampled
-    after temperature, top-k (0: off) and nucleus top-p (1: off)."""
+    after temperature, top-k (0: off) and nucleus top-p (1: off).
+
+    Any positive temperature is safe, however small: the logits are shifted so the best is 0 before
+    they are scaled by 1 / temperature (capped at float32's largest value), so every other logit only
+    goes towards -inf and the softmax never meets inf - inf. As the temperature approaches 0 this
+    becomes greedy decoding, with exact ties drawn at random.
+    """
     if temperature == 0:
         return logits.argmax(-1)
-    logits = logits.float() / temperature
+    logits = logits.float()
+    logits = (logits - logits.max(-1, keepdim=True).values) * min(1.0 / temperature, _MAX_SCALE)  # (B, V) <= 0
     if 0 < top_k < logits.shape[-1]:
         kth = logits.topk(top_k, dim=-1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))

@@ -31,7 +31,7 @@ from ..errors import HandMotionError, MotionFormatError, MotionValueError
 from .config import ServerConfig, token_matches
 from .jobs import ApiError, JobManager
 from .schemas import TASK_NAMES, ErrorResponse, Health, JobCreated, JobRequest, JobStatus
-from .tasks import NOT_IN_BUILD, TASKS, Models, make_runner
+from .tasks import TASKS, Models, make_runner
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,14 @@ async def _send(send, status: int, code: str, message: str, extra: list | None =
 
 # --- errors -------------------------------------------------------------------------------------
 
+UNION_LABELS = {"str", "int", "float", "bool", "none", "dict", "list"}
+
+
+def _union_label(part: str) -> bool:
+    """Whether a location part names a union member ("list[...]", "constrained-float", "str"), not a field."""
+    return "[" in part or part.startswith(("function-", "constrained-")) or part in UNION_LABELS
+
+
 def _where(loc) -> str:
     """("body", "generate", "motion", "left", "transl", 3, 1) -> "motion.left.transl[3][1]"."""
     parts = list(loc)
@@ -151,7 +159,7 @@ def _where(loc) -> str:
             out += f"[{p}]"
         elif p == "[key]":  # a dict key itself is at fault
             out += " (the key)"
-        elif "[" not in str(p) and not str(p).startswith("function-"):  # not a union member's label
+        elif not _union_label(str(p)):
             out += ("." if out else "") + str(p)
     return out or "body"
 
@@ -214,7 +222,8 @@ def job_schemas(limits) -> dict[str, dict]:
             ("GenerateJob", "samples", "maximum"): limits.max_samples,
             ("InbetweenJob", "n_frames", "maximum"): limits.max_frames,
             ("InbetweenJob", "steps", "maximum"): limits.max_steps,
-            ("ReactJob", "steps", "maximum"): limits.max_steps}
+            ("ReactJob", "steps", "maximum"): limits.max_steps,
+            ("RefineJob", "steps", "maximum"): limits.max_steps}
     for (model, name, key), value in caps.items():
         prop = defs[model]["properties"][name]
         prop[key] = min(prop.get(key, value), value)
@@ -274,7 +283,8 @@ def create_app(config: ServerConfig) -> FastAPI:
         manager.stop()
 
     app = FastAPI(title="HandMotion engine", version=__version__, lifespan=lifespan, redoc_url=None,
-                  description="Two-hand finger and wrist motion: generate, in-between, caption, react. "
+                  description="Two-hand finger and wrist motion: generate, in-between, caption, react, refine; "
+                              "results retargeted onto a rig on request. "
                               "See docs/api.md.")
     app.state.config, app.state.models, app.state.manager = config, models, manager
     install_error_handlers(app)
@@ -284,12 +294,8 @@ def create_app(config: ServerConfig) -> FastAPI:
     def health() -> dict:
         models_state = {c: {"available": models.available(c), "loaded": any(k[0] == c for k in models.loaded),
                             "path": str(models.dirs[c])} for c in models.dirs}
-        models_state["refine"] = {"available": False, "loaded": False, "reason": NOT_IN_BUILD["refine"]}
         tasks = {}
         for name in TASK_NAMES:
-            if name in NOT_IN_BUILD:
-                tasks[name] = {"available": False, "reason": NOT_IN_BUILD[name]}
-                continue
             task = TASKS[name]
             missing = models.missing(task.components)
             tasks[name] = {"available": not missing,
@@ -307,8 +313,6 @@ def create_app(config: ServerConfig) -> FastAPI:
             request = JOB_REQUEST.validate_json(body)
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from None
-        if request.task in NOT_IN_BUILD:
-            raise ApiError(409, "not_available", f"task {request.task!r}: {NOT_IN_BUILD[request.task]}")
         task = TASKS[request.task]
         models.require(task.needs(request))
         manager.check_room()

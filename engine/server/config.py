@@ -32,7 +32,7 @@ class Limits:
     max_seconds: float = MAX_SECONDS  # generated duration and input motion duration
     max_frames: int = 7201  # frames of an input or output motion (60 s at 120 fps)
     max_samples: int = 8  # variations per generate job
-    max_steps: int = 200  # denoising steps per inbetween / react job
+    max_steps: int = 200  # denoising steps per inbetween / react job, per repair of a refine job
     max_queued: int = 32  # jobs waiting for a worker (429 beyond)
     result_ttl_s: float = 600.0  # finished jobs (and their results) are kept this long
     max_wait_s: float = 60.0  # longest long-poll (`GET /v1/jobs/{id}?wait=S`)

@@ -1,23 +1,28 @@
 """What each job task does: checks at submission (`prepare`, 4xx errors) and the engine call in a worker
-(`run`). Adding a task (e.g. the refiner) is one `TASKS` entry.
+(`run`). Adding a task is one `TASKS` entry.
 
-Wire motion becomes `HandMotion` at submission, so malformed input is refused before it is queued;
-results go back through `engine.io.wire.motion_to_wire`.
+Wire motion (or a rig's bone rotations) becomes `HandMotion` at submission, and a job's `rig` is
+checked then too (`rig.py`), so malformed input is refused before it is queued; results go back
+through `engine.io.wire.motion_to_wire`, with the rig's bone rotations beside them when a rig was sent.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+import numpy as np
 
 from ..errors import HandMotionError, MotionFormatError
 from ..io.wire import motion_from_wire, motion_to_wire
 from ..motion import HandMotion
 from .config import COMPONENTS, Limits, ServerConfig
 from .jobs import ApiError, Job, JobContext
-from .schemas import CaptionJob, GenerateJob, InbetweenJob, MotionWire, ReactJob
+from .rig import RigInput, bones_to_motion, job_rig, with_rig
+from .schemas import CaptionJob, GenerateJob, InbetweenJob, MotionInput, MotionWire, ReactJob, RefineJob
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +34,6 @@ HOW_TO_GET = {
     "inbetween": "train one with `handmotion train inbetween data=DATA out=runs/ib` and start the server "
                  "with --inbetween runs/ib",
 }
-MIN_TEMPERATURE = 0.01
 NAMES = {"tokenizer": "SHIFT tokenizer", "lm": "language model", "inbetween": "in-betweener"}
 
 
@@ -54,6 +58,9 @@ class Models:
         for c in self.missing(components):
             raise ApiError(409, "weights_missing", f"the {NAMES[c]} ({c}) has no weights in {self.dirs[c]}: "
                                                    f"{HOW_TO_GET[c]}")
+
+    def is_loaded(self, component: str, device: str) -> bool:
+        return (component, device) in self.loaded
 
     def ensure(self, component: str, device: str) -> None:
         """Load `component` on `device` into the pipeline's cache if it is not there yet."""
@@ -141,10 +148,34 @@ def wire_to_motion(wire: MotionWire, limits: Limits, where: str = "motion") -> H
     return motion
 
 
-def _no_rig(req) -> None:
-    if req.rig is not None:
-        raise ApiError(409, "not_available", "rig: retargeting onto a rig is not in this build yet; send the job "
-                                             "without `rig` and retarget the MANO result")
+def input_motion(req: MotionInput, limits: Limits, rig: RigInput | None) -> HandMotion:
+    """The clip of a job that reads one: `motion`, or `bones` read back through `rig`."""
+    if req.motion is not None and req.bones is not None:
+        raise ApiError(422, "invalid_request", "motion, bones: send one of them, not both")
+    if req.bones is not None:
+        if rig is None:
+            raise ApiError(422, "invalid_request", "bones: needs `rig`, the armature the rotations belong to")
+        return bones_to_motion(rig, req.bones, limits)
+    if req.motion is None:
+        raise ApiError(422, "invalid_request", "motion: Field required (or send `bones` with `rig`)")
+    return wire_to_motion(req.motion, limits)
+
+
+def json_ready(value: Any) -> Any:
+    """numpy scalars and arrays -> Python numbers and lists, recursively; a float that is not finite -> None."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_ready(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
 
 
 def _wire_motions(motions: list[HandMotion]) -> list[dict]:
@@ -153,23 +184,27 @@ def _wire_motions(motions: list[HandMotion]) -> list[dict]:
 
 # --- generate -----------------------------------------------------------------------------------
 
-def _prepare_generate(req: GenerateJob, config: ServerConfig) -> GenerateJob:
+@dataclass
+class GenerateInput:
+    req: GenerateJob
+    rig: RigInput | None
+
+
+def _prepare_generate(req: GenerateJob, config: ServerConfig) -> GenerateInput:
     limits = config.limits
-    _no_rig(req)
     _check_text(req.prompt, "prompt", limits)
     _limit(req.samples <= limits.max_samples, f"samples: {req.samples}, the limit is {limits.max_samples}")
-    if 0 < req.temperature < MIN_TEMPERATURE:  # logits / T overflows; such a temperature is greedy anyway
-        raise ApiError(422, "invalid_request", f"temperature: {req.temperature:g} is too small; use 0 for greedy "
-                                               f"decoding or at least {MIN_TEMPERATURE:g}")
     _limit(req.seconds <= limits.max_seconds, f"seconds: {req.seconds:g}, the limit is {limits.max_seconds:g}")
     frames = int(round(req.seconds * req.fps)) + 1
     _limit(frames <= limits.max_frames, f"seconds x fps: {frames} frames, the limit is {limits.max_frames}")
-    return req
+    sides = ("left", "right") if req.hands == "both" else (req.hands,)
+    return GenerateInput(req, job_rig(req, sides, f"the result (hands: {req.hands})"))
 
 
-def _run_generate(req: GenerateJob, ctx: JobContext, models: Models) -> dict:
+def _run_generate(job: GenerateInput, ctx: JobContext, models: Models) -> dict:
     from ..pipeline import generate
 
+    req = job.req
     ctx.report(0.02, "loading")
     models.ensure("lm", ctx.device)
     models.ensure("tokenizer", ctx.device)
@@ -178,7 +213,7 @@ def _run_generate(req: GenerateJob, ctx: JobContext, models: Models) -> dict:
                            req.top_k, req.top_p, models.dirs["lm"], models.dirs["tokenizer"], ctx.device)
     if req.hands != "both":
         motions = [HandMotion(m.fps, **{req.hands: m.track(req.hands)}) for m in motions]
-    return {"motions": _wire_motions(motions)}
+    return with_rig({"motions": _wire_motions(motions)}, job.rig, motions, ctx, many=True)
 
 
 # --- caption ------------------------------------------------------------------------------------
@@ -187,23 +222,28 @@ def _run_generate(req: GenerateJob, ctx: JobContext, models: Models) -> dict:
 class CaptionInput:
     req: CaptionJob
     motion: HandMotion
+    rig: RigInput | None = None
     mano_dir: str | None = None
 
 
 def _prepare_caption(req: CaptionJob, config: ServerConfig) -> CaptionInput:
-    _no_rig(req)
-    return CaptionInput(req, wire_to_motion(req.motion, config.limits), config.mano_dir)
+    if req.rig is not None and req.bones is None:
+        raise ApiError(422, "invalid_request", "rig: a caption has no motion to retarget; send `rig` with `bones` "
+                                               "to caption a rig's animation")
+    rig = job_rig(req, None, "")
+    return CaptionInput(req, input_motion(req, config.limits, rig), rig, config.mano_dir)
 
 
 def _run_caption(job: CaptionInput, ctx: JobContext, models: Models) -> dict:
     req = job.req
+    extra = job.rig.fields() if job.rig is not None else {}
     if req.method == "rules":
         from ..caption.describe import describe
 
         with ctx.compute("captioning", 0.1):
             caps = describe(job.motion, seed=req.seed, n=req.variants, mano_dir=job.mano_dir)
         return {"method": "rules", "text": caps.semantic[0] if caps.semantic else "", "kind": None,
-                "captions": caps.to_dict()}
+                "captions": caps.to_dict(), **extra}
     from ..pipeline import caption_lm
 
     ctx.report(0.02, "loading")
@@ -211,13 +251,12 @@ def _run_caption(job: CaptionInput, ctx: JobContext, models: Models) -> dict:
     models.ensure("tokenizer", ctx.device)
     with ctx.compute("captioning", 0.1):
         text = caption_lm(job.motion, req.kind, models.dirs["lm"], models.dirs["tokenizer"], ctx.device)
-    return {"method": "lm", "text": text, "kind": req.kind, "captions": None}
+    return {"method": "lm", "text": text, "kind": req.kind, "captions": None, **extra}
 
 
 # --- inbetween and react (diffusion) ------------------------------------------------------------
 
 def _check_diffusion(req, limits: Limits) -> None:
-    _no_rig(req)
     _check_text(req.text, "text", limits)
     _limit(req.steps <= limits.max_steps, f"steps: {req.steps}, the limit is {limits.max_steps}")
 
@@ -232,10 +271,11 @@ def _diffusion(req):
 class InbetweenInput:
     req: InbetweenJob
     keys: dict
+    rig: RigInput | None = None
 
 
 def _prepare_inbetween(req: InbetweenJob, config: ServerConfig) -> InbetweenInput:
-    from ..keys import keys_to_features
+    from ..keys import keyed_hands, keys_to_features
 
     limits = config.limits
     _check_diffusion(req, limits)
@@ -249,7 +289,8 @@ def _prepare_inbetween(req: InbetweenJob, config: ServerConfig) -> InbetweenInpu
         keys_to_features(keys, req.n_frames)  # every key checked now, not in the worker
     except HandMotionError as exc:
         raise ApiError(422, "invalid_keys", f"keys: {exc}") from None
-    return InbetweenInput(req, keys)
+    sides = req.hands or keyed_hands(keys)
+    return InbetweenInput(req, keys, job_rig(req, sides, f"the result (hands: {', '.join(sides)})"))
 
 
 def _run_inbetween(job: InbetweenInput, ctx: JobContext, models: Models) -> dict:
@@ -264,23 +305,28 @@ def _run_inbetween(job: InbetweenInput, ctx: JobContext, models: Models) -> dict
         out = inbetween(job.keys, req.n_frames, req.fps, req.text.strip() if req.text else None,
                         diffusion=_diffusion(req), weights=models.dirs["inbetween"], device=ctx.device,
                         hands=tuple(req.hands) if req.hands else None, progress=ctx.steps("denoising", 0.1, 0.95))
-    return {"motion": motion_to_wire(out)}
+    return with_rig({"motion": motion_to_wire(out)}, job.rig, [out], ctx)
 
 
 @dataclass
 class ReactInput:
     req: ReactJob
     motion: HandMotion
+    rig: RigInput | None = None
 
 
 def _prepare_react(req: ReactJob, config: ServerConfig) -> ReactInput:
     _check_diffusion(req, config.limits)
-    motion = wire_to_motion(req.motion, config.limits)
+    rig = job_rig(req, None, "")
+    motion = input_motion(req, config.limits, rig)
+    where = "motion" if req.bones is None else "bones"
     if getattr(motion, req.given) is None:
-        raise ApiError(422, "invalid_motion", f"motion: has no {req.given} hand to react to (given: {req.given})")
+        raise ApiError(422, "invalid_motion", f"{where}: has no {req.given} hand to react to (given: {req.given})")
     if motion.n_frames < 2:
-        raise ApiError(422, "invalid_motion", "motion: at least 2 frames are needed")
-    return ReactInput(req, motion)
+        raise ApiError(422, "invalid_motion", f"{where}: at least 2 frames are needed")
+    if rig is not None:
+        rig.require(("left", "right"), "the result (both hands)")
+    return ReactInput(req, motion, rig)
 
 
 def _run_react(job: ReactInput, ctx: JobContext, models: Models) -> dict:
@@ -294,7 +340,58 @@ def _run_react(job: ReactInput, ctx: JobContext, models: Models) -> dict:
     with ctx.compute("denoising", 0.1):
         out = react(job.motion, req.given, req.text.strip() if req.text else None, diffusion=_diffusion(req),
                     weights=models.dirs["inbetween"], device=ctx.device, progress=ctx.steps("denoising", 0.1, 0.95))
-    return {"motion": motion_to_wire(out)}
+    return with_rig({"motion": motion_to_wire(out)}, job.rig, [out], ctx)
+
+
+# --- refine -------------------------------------------------------------------------------------
+
+@dataclass
+class RefineInput:
+    req: RefineJob
+    motion: HandMotion
+    rig: RigInput | None = None
+
+
+def _prepare_refine(req: RefineJob, config: ServerConfig) -> RefineInput:
+    _limit(req.steps <= config.limits.max_steps, f"steps: {req.steps}, the limit is {config.limits.max_steps}")
+    rig = job_rig(req, None, "")
+    motion = input_motion(req, config.limits, rig)
+    if rig is not None:
+        rig.require(motion.sides, "the motion")
+    return RefineInput(req, motion, rig)
+
+
+def _attempts_progress(ctx: JobContext, attempts: int, start: float, end: float) -> Callable[[int, int], None]:
+    """A `progress(step, steps)` callback over `attempts` denoising runs in a row (strength "auto" tries
+    every strength of `engine.repair.STRENGTHS`), mapped onto [start, end] under "denoising"."""
+    done = 0
+
+    def update(step: int, steps: int) -> None:
+        nonlocal done
+        ctx.report(start + (end - start) * min((done + step / max(steps, 1)) / attempts, 1.0), "denoising")
+        if step >= steps:
+            done += 1
+    return update
+
+
+def _run_refine(job: RefineInput, ctx: JobContext, models: Models) -> dict:
+    from ..refine import detect
+    from ..repair import STRENGTHS, refine
+
+    req = job.req
+    if not models.is_loaded("inbetween", ctx.device):
+        with ctx.compute("checking", 0.02):  # a clean clip comes back without loading the model
+            flagged = not detect(job.motion).clean
+        if flagged:
+            ctx.report(0.05, "loading")
+            models.ensure("inbetween", ctx.device)
+    attempts = len(STRENGTHS) if req.strength == "auto" else 1
+    with ctx.compute("denoising", 0.1):
+        done = refine(job.motion, req.strength, seed=req.seed, steps=req.steps, dilate=req.dilate,
+                      weights=models.dirs["inbetween"], device=ctx.device,
+                      progress=_attempts_progress(ctx, attempts, 0.1, 0.95))
+    result = {"motion": motion_to_wire(done.motion), "report": json_ready(done.report())}
+    return with_rig(result, job.rig, [done.motion], ctx)
 
 
 TASKS: dict[str, Task] = {
@@ -302,8 +399,8 @@ TASKS: dict[str, Task] = {
     "caption": Task((), _prepare_caption, _run_caption, {"rules": (), "lm": ("lm", "tokenizer")}),
     "inbetween": Task(("inbetween",), _prepare_inbetween, _run_inbetween),
     "react": Task(("inbetween",), _prepare_react, _run_react),
+    "refine": Task(("inbetween",), _prepare_refine, _run_refine),
 }
-NOT_IN_BUILD = {"refine": "the refiner is not in this build yet"}
 
 
 def make_runner(models: Models) -> Callable[[Job, JobContext], dict]:
