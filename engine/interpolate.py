@@ -66,7 +66,7 @@ def _auto_clamped_slopes(t: np.ndarray, v: np.ndarray) -> np.ndarray:
     return m
 
 
-def _bezier_curves(keys: np.ndarray, values: np.ndarray, n_frames: int) -> np.ndarray:
+def bezier_curves(keys: np.ndarray, values: np.ndarray, n_frames: int) -> np.ndarray:
     """Evaluate auto-clamped cubic Bezier F-curves through (keys, values (K, C)) at every frame -> (T, C)."""
     i, u = _segments(keys, n_frames)
     j = np.minimum(i + 1, len(keys) - 1)
@@ -81,10 +81,10 @@ def _bezier_curves(keys: np.ndarray, values: np.ndarray, n_frames: int) -> np.nd
 def _bezier_track(track: HandTrack, keys: np.ndarray) -> HandTrack:
     rot = np.concatenate([track.global_orient[:, None], track.hand_pose], 1)[keys]  # (K, 16, 3)
     q = quat_sign_continuous(axis_angle_to_quat(rot))  # (K, 16, 4): sign-continuous, as a rig's F-curves are
-    curves = _bezier_curves(keys, q.reshape(len(keys), -1), track.n_frames).reshape(-1, 16, 4)
+    curves = bezier_curves(keys, q.reshape(len(keys), -1), track.n_frames).reshape(-1, 16, 4)
     curves /= np.linalg.norm(curves, axis=-1, keepdims=True)
     aa = quat_to_axis_angle(curves)
-    transl = _bezier_curves(keys, track.transl[keys], track.n_frames)
+    transl = bezier_curves(keys, track.transl[keys], track.n_frames)
     return HandTrack(aa[:, 0], aa[:, 1:], transl, track.betas)
 
 

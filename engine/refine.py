@@ -8,7 +8,8 @@ clean corpus and real captures so clean motion passes; see docs/benchmarks.md "R
   twist, against the documented per-joint table `engine.corpus.anatomy.JOINT_LIMITS` (AAOS / Hume).
 - "spike": a joint that jumps away by more than `jump_deg` in one frame and jumps back within
   `max_spike_frames` to within half that angle of where it left (a tracker glitch); a jump with no
-  way back is fast real motion and is left alone. The wrist position likewise, with `jump_mm`.
+  way back is fast real motion and is left alone. The wrist position likewise, with `jump_mm`, for up
+  to `max_teleport_frames` (a hand that leaves and comes back, as a tracker swapping hands does).
 - "flip": the same on the wrist orientation when the jump is near a half turn (> `flip_deg`), as when
   a tracker confuses palm and back; up to `max_flip_frames` long. A lone turn that large flags the
   frames between it and the nearer end of the clip (a flip running into the clip's start or end).
@@ -60,6 +61,7 @@ class Thresholds:
     jump_mm: float = 60.0
     max_spike_frames: int = 4
     max_flip_frames: int = 30
+    max_teleport_frames: int = 30
     self_mm: float = 12.0
     palms_mm: float = 100.0
 
@@ -194,7 +196,7 @@ def _detect_hand(side: str, track: HandTrack, joints: np.ndarray, fps: float, th
         wrist = joints[:, 0]
         pstep = np.linalg.norm(np.diff(wrist, axis=0), axis=-1) * 1000.0
         dist = lambda u, v: float(np.linalg.norm(wrist[u] - wrist[v]) * 1000.0)  # noqa: E731
-        for a, b, size in _jump_runs(pstep, dist, th.jump_mm * scale, th.max_spike_frames, valid):
+        for a, b, size in _jump_runs(pstep, dist, th.jump_mm * scale, th.max_teleport_frames, valid):
             mask[a:b, POSITION] = True
             found.append(Finding("spike", side, a, b, [POSITION], size))
     # fingers through fingers (long fingers only, see the module docstring)

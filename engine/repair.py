@@ -6,8 +6,8 @@ a plausible hand mesh fitted to the bad one) at a control strength. Here:
 1. `engine.refine.detect` flags (frame, slot) pairs; the mask is dilated by `dilate` frames.
 2. The control signal is the input made plausible where it is flagged (`control_motion`): joints beyond
    their range are clamped into it (the pose's intent kept), and spikes, flips, dropouts, fingers
-   through fingers and hands through hands are bridged from the nearest unflagged frames of that joint
-   (slerp for rotations, straight lines for the wrist position).
+   through fingers and hands through hands are bridged across by the auto-clamped Bezier curve through
+   that joint's unflagged frames (on quaternions for rotations), so motion carries through a gap.
 3. The in-betweener re-synthesises only the masked values: everything else is shown to it as observed
    (trained masked conditioning), and the masked values are pulled toward the control with strength s
    at every denoising step (`denoise(guide=...)`): s = 0 is the model's own fill, s = 1 the control.
@@ -32,9 +32,10 @@ import torch
 from .corpus.anatomy import angles_to_pose, clamp_angles, pose_to_angles
 from .errors import MotionValueError
 from .features import HAND_DIM, ORIENT, TRANSL, features_to_motion, motion_to_features
+from .interpolate import bezier_curves
 from .motion import HandMotion, HandTrack
 from .refine import POSITION, SLOTS, Detection, Thresholds, detect, validity_error
-from .rotations import slerp_axis_angle
+from .rotations import axis_angle_to_quat, quat_sign_continuous, quat_to_axis_angle
 
 log = logging.getLogger(__name__)
 
@@ -65,24 +66,20 @@ def dilate_masks(found: Detection, frames: int) -> dict[str, np.ndarray]:
 
 
 def _bridge(values: np.ndarray, keep: np.ndarray, rotation: bool) -> np.ndarray:
-    """values (T, 3) with frames where keep is False replaced from the nearest kept frames on each side
-    (slerp of axis-angles, or a straight line); held at the clip's ends; unchanged if nothing is kept."""
-    out = values.copy()
-    T = len(values)
+    """values (T, 3) with frames where keep is False replaced by the auto-clamped Bezier curve through
+    the kept frames (`engine.interpolate.bezier_curves`: the neighbours' velocity carries into a gap),
+    on sign-continuous quaternions for axis-angles; held at the clip's ends; unchanged if nothing is kept."""
     kept = np.flatnonzero(keep)
-    if not kept.size or kept.size == T:
-        return out
-    gone = np.flatnonzero(~keep)
-    after = np.searchsorted(kept, gone)
-    prev = kept[np.clip(after - 1, 0, kept.size - 1)]
-    nxt = kept[np.clip(after, 0, kept.size - 1)]
-    prev = np.where(after == 0, nxt, prev)
-    nxt = np.where(after == kept.size, prev, nxt)
-    u = np.where(nxt > prev, (gone - prev) / np.maximum(nxt - prev, 1), 0.0)
+    if not kept.size or kept.size == len(values):
+        return values.copy()
+    out = values.copy()
+    gone = ~keep
     if rotation:
-        out[gone] = slerp_axis_angle(values[prev], values[nxt], u)
+        q = quat_sign_continuous(axis_angle_to_quat(values[kept]))
+        curve = bezier_curves(kept, q, len(values))[gone]
+        out[gone] = quat_to_axis_angle(curve / np.linalg.norm(curve, axis=-1, keepdims=True))
     else:
-        out[gone] = values[prev] + u[:, None] * (values[nxt] - values[prev])
+        out[gone] = bezier_curves(kept, values[kept], len(values))[gone]
     return out
 
 

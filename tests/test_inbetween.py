@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from engine.errors import HandMotionError, MotionValueError
-from engine.interpolate import _bezier_curves, key_frames_every
+from engine.interpolate import bezier_curves, key_frames_every
 from engine.keys import apply_keys, keyed_hands, keys_from_motion, keys_to_features
 from engine.models.inbetween import InbetweenConfig, InbetweenDenoiser, cubic_fill, linear_fill, load_inbetweener
 from engine.models.inbetween_sample import denoise
@@ -69,7 +69,7 @@ def test_cubic_fill_is_the_bezier_f_curve_through_each_dimensions_own_keys():
     for d in (0, 1):
         k = np.array(keys[d])
         inside = slice(k[0], k[-1] + 1)
-        want = _bezier_curves(k, values[0, k, d].numpy()[:, None], T)[:, 0]
+        want = bezier_curves(k, values[0, k, d].numpy()[:, None], T)[:, 0]
         np.testing.assert_allclose(out[inside, d], want[inside], atol=1e-9)
         np.testing.assert_allclose(out[: k[0], d], values[0, k[0], d].item())  # held before the first key
         np.testing.assert_allclose(out[k[-1]:, d], values[0, k[-1], d].item())  # and after the last

@@ -146,11 +146,16 @@ def test_refine_command_writes_the_repair_and_a_report(weights, tmp_path, capsys
 def test_evaluation_rows_for_the_refiner_and_the_strength_sweep(corpus, weights):
     report = evaluate_refine(str(corpus), split=None, limit=2, weights=str(weights),
                              methods=("input", "refiner"), sweep=True, progress=False)
+    assert report["detection"]["found_dropout"] == 1.0 and report["detection"]["found_spike"] == 1.0
+    assert report["detection"]["clean_clips_flagged"] == 0.0
     rows = report["methods"]
     assert set(rows) == {"input", "refiner"} | {f"refiner@{s:g}" for s in STRENGTHS}
     assert rows["refiner"]["defects_removed"] > rows["input"]["defects_removed"]
     assert rows["refiner"]["clean_unchanged"] == 1.0 and rows["refiner"]["far_frames_identical"] == 1.0
     assert all(np.isfinite(r["validity"]) for name, r in rows.items() if name.startswith("refiner@"))
+    # full strength is the control itself on the repaired values; lower strengths leave it
+    assert rows["refiner@1"]["control_mm"] < 0.5 < rows["refiner@0.1"]["control_mm"]
+    assert rows["refiner"]["defects_gone"] >= rows["refiner"]["defects_removed"] > 0
 
 
 def test_bench_times_the_refiner(weights, tmp_path, capsys):

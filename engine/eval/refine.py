@@ -4,7 +4,8 @@ Protocol: every clip of the split gets one defect of each kind (seeded per clip)
 the corrupted clip. Scores: the share of defects removed, overall and per kind (a rotation defect --
 limit, spike, flip -- counts as removed when the joint's rotation stays within REMOVED_DEG of the clean
 clip's over its frames; a dropout or interpenetration when the hand is valid there and its joints are
-within REMOVED_MM of the clean clip, MPJPE); MPJPE
+within REMOVED_MM of the clean clip, MPJPE), and the share the detector no longer finds ("gone": the
+glitch an animator would see is not there, however far the repair is from the unknown truth); MPJPE
 of the output and of the corrupted input to the clean clip; the share of frames far from every defect
 (more than DILATE frames away) left bit-identical; and whether a clean clip passes through unchanged.
 
@@ -12,9 +13,10 @@ Methods are registered in `REFINERS`: a function (options, motion) -> motion. Ba
 (no repair) and "median" (classic mocap clean-up: gaps filled by slerp between valid frames, then a
 5-frame median filter on quaternion components and positions). "refiner" is `engine.repair.refine`
 at its default strength, "refiner_auto" with the adaptive rule (both need in-betweener weights).
-A strength sweep (`sweep=True`) adds a row per strength "refiner@s" with two more columns: how far the
-repaired values stay from the detected (corrupted) input, in mm on the repaired frames ("follow_mm"),
-and the validity error left there ("validity", `engine.refine.validity_error`).
+A strength sweep (`sweep=True`) adds a row per strength "refiner@s" with two more columns: how closely
+the output follows the control signal (the detected pose made plausible, `engine.repair.control_motion`),
+in mm on the repaired frames ("control_mm"), and the validity error left there ("validity",
+`engine.refine.validity_error`); MPJPE to the clean clip is the accuracy beside them.
 """
 
 from __future__ import annotations
@@ -113,6 +115,20 @@ def defect_removed(out: HandMotion, clean: HandMotion, out_joints: dict[str, np.
     return mpjpe_mm(out_joints[d.side][d.start:d.end], clean_joints[d.side][d.start:d.end]) < REMOVED_MM
 
 
+def defect_gone(out: HandMotion, found, d: Defect) -> bool:
+    """Is the defect no longer there as the detector sees it: the hand valid over its frames and
+    nothing flagged at its joint (the wrist position for interpenetration, anything for a dropout)?
+    found: `engine.refine.detect(out)`."""
+    if not out.track(d.side).valid[d.start:d.end].all():
+        return False
+    mask = found.masks[d.side][d.start:d.end]
+    if d.kind == "dropout":
+        return not mask.any()
+    from ..refine import POSITION
+
+    return not mask[:, POSITION if d.kind == "interpenetration" else d.joint].any()
+
+
 def _far_frames(n: int, defects: list[Defect]) -> np.ndarray:
     near = np.zeros(n, dtype=bool)
     for d in defects:
@@ -130,14 +146,36 @@ def _identical(a: HandMotion, b: HandMotion, frames: np.ndarray) -> np.ndarray:
     return same
 
 
+def detection_scores(cases: list) -> dict:
+    """How well `engine.refine.detect` finds the suite's defects: per kind, the share whose joint is
+    flagged on most of its frames; and the share of clean clips with anything flagged."""
+    from ..refine import POSITION, detect
+
+    found = {k: [] for k in KINDS}
+    clean_flagged = []
+    for clean, bad, defects in cases:
+        det = detect(bad)
+        for d in defects:
+            slot = POSITION if d.kind == "interpenetration" else d.joint
+            found[d.kind].append(bool(det.masks[d.side][d.start:d.end, slot].mean() > 0.5))
+        clean_flagged.append(not detect(clean).clean)
+    return {**{f"found_{k}": float(np.mean(v)) for k, v in found.items() if v},
+            "clean_clips_flagged": float(np.mean(clean_flagged)) if clean_flagged else 0.0}
+
+
 def _score(method: Callable[[HandMotion], HandMotion], cases: list, extra: bool, progress: bool, desc: str) -> dict:
+    from ..refine import detect
+
     removed = {k: [] for k in KINDS}
+    gone = []
     err_out, err_in, kept, passthrough, follow, validity = [], [], [], [], [], []
     for clean, bad, defects in tqdm(cases, desc=desc, unit="clip", disable=not progress):
         out = method(bad)
         cj, oj, bj = hand_joints(clean), hand_joints(out), hand_joints(bad)
+        found_out = detect(out)
         for d in defects:
             removed[d.kind].append(defect_removed(out, clean, oj, cj, d))
+            gone.append(defect_gone(out, found_out, d))
         err_out.append(np.mean([mpjpe_mm(oj[s], cj[s]) for s in cj]))
         err_in.append(np.mean([mpjpe_mm(bj[s], cj[s]) for s in cj]))
         far = _far_frames(clean.n_frames, defects)
@@ -146,21 +184,25 @@ def _score(method: Callable[[HandMotion], HandMotion], cases: list, extra: bool,
         passthrough.append(bool(_identical(method(clean), clean, np.ones(clean.n_frames, bool)).all()))
         if extra:
             from ..refine import validity_error
+            from ..repair import control_motion, dilate_masks
 
-            near = ~far
-            follow.append(np.mean([mpjpe_mm(oj[s][near], bj[s][near]) for s in cj]))
-            validity.append(validity_error(out, frames=near))
+            found = detect(bad)
+            masks = dilate_masks(found, 2)
+            ctl = hand_joints(control_motion(bad, found, masks))
+            follow += [mpjpe_mm(oj[s][masks[s].any(1)], ctl[s][masks[s].any(1)]) for s in masks if masks[s].any()]
+            validity.append(validity_error(out, frames=np.any([m.any(1) for m in masks.values()], axis=0)))
     flat = [x for v in removed.values() for x in v]
     scores = {
         "defects_removed": float(np.mean(flat)) if flat else 0.0,
         **{f"removed_{k}": float(np.mean(v)) for k, v in removed.items() if v},
+        "defects_gone": float(np.mean(gone)) if gone else 0.0,
         "mpjpe_mm": float(np.mean(err_out)), "input_mpjpe_mm": float(np.mean(err_in)),
         "mpjpe_ratio": float(np.mean(err_out) / max(np.mean(err_in), 1e-12)),
         "far_frames_identical": float(np.mean(kept)) if kept else 1.0,
         "clean_unchanged": float(np.mean(passthrough)),
     }
     if extra:
-        scores.update(follow_mm=float(np.mean(follow)), validity=float(np.mean(validity)))
+        scores.update(control_mm=float(np.mean(follow)) if follow else 0.0, validity=float(np.mean(validity)))
     return scores
 
 
@@ -183,7 +225,8 @@ def evaluate_refine(data: str, split: str | None = "test", methods: tuple[str, .
         bad, defects = corrupt(clean, np.random.default_rng([seed, int(test.clips.ids[i])]))
         cases.append((clean, bad, defects))
     report = {"data": str(data), "split": split, "clips": len(cases), "removed_below_mm": REMOVED_MM,
-              "removed_below_deg": REMOVED_DEG, "kinds": list(KINDS), "methods": {}}
+              "removed_below_deg": REMOVED_DEG, "kinds": list(KINDS), "detection": detection_scores(cases),
+              "methods": {}}
     for name in methods:
         report["methods"][name] = _score(lambda m, name=name: REFINERS[name](opts, m), cases, sweep, progress,
                                          f"refine {name}")

@@ -10,15 +10,16 @@ M2T_COLS = ("bleu1", "bleu4", "rouge_l", "cider_d", "r_precision_top1", "r_preci
 INBETWEEN_COLS = ("mpjpe_mm", "l2p", "l2q", "npss", "jerk_ratio", "keyframe_error_rad")
 REACT_COLS = ("contact_precision", "contact_recall", "contact_f1", "other_hand_mpjpe_mm")
 REFINE_COLS = ("defects_removed", "removed_limit", "removed_spike", "removed_flip", "removed_dropout",
-               "removed_interpenetration", "mpjpe_mm", "mpjpe_ratio", "far_frames_identical", "clean_unchanged",
-               "follow_mm", "validity")
+               "removed_interpenetration", "defects_gone", "mpjpe_mm", "mpjpe_ratio", "far_frames_identical",
+               "clean_unchanged",
+               "control_mm", "validity")
 SHORT = {"r_precision_top1": "R@1", "r_precision_top2": "R@2", "r_precision_top3": "R@3", "mm_dist": "MM-Dist",
          "fid": "FID", "kid": "KID", "diversity": "Div", "multimodality": "MModality", "contact_f1": "contact F1",
          "paraphrase_p10": "para P@10", "limit_frames": "limit breaks", "paraphrase_first_hit": "para rank",
          "bleu1": "BLEU-1", "bleu4": "BLEU-4", "rouge_l": "ROUGE-L", "cider_d": "CIDEr-D", "mpjpe_mm": "MPJPE mm",
          "l2p": "L2P", "l2q": "L2Q", "npss": "NPSS", "jerk_ratio": "jerk / GT", "keyframe_error_rad": "key err rad",
          "defects_removed": "removed", "removed_limit": "limit", "removed_spike": "spike", "removed_flip": "flip",
-         "removed_dropout": "dropout", "removed_interpenetration": "interpen.", "mpjpe_ratio": "MPJPE / input",
+         "removed_dropout": "dropout", "removed_interpenetration": "interpen.", "defects_gone": "gone", "mpjpe_ratio": "MPJPE / input",
          "far_frames_identical": "untouched same", "clean_unchanged": "clean same",
          "finger_mpjpe_mm": "finger mm", "global_mpjpe_mm": "global mm", "accel_error_mm": "accel",
          "rootrel_mpjpe_mm": "root-rel mm", "precision_at_10": "P@10",
@@ -88,5 +89,9 @@ def render(task: str, report: dict, markdown: bool = False) -> str:
                 react, REACT_COLS, markdown)
         return out
     if task == "refine":
-        return h(f"refinement on the corruption suite ({report['clips']} clips)") + table(report["methods"], REFINE_COLS, markdown)
+        out = h(f"refinement on the corruption suite ({report['clips']} clips)") + table(report["methods"], REFINE_COLS, markdown)
+        if "detection" in report:
+            out += "\n\n" + h("detection (share of injected defects flagged; clean clips with anything flagged)")
+            out += table({"detect": report["detection"]}, tuple(report["detection"]), markdown, first="")
+        return out
     raise KeyError(task)
