@@ -32,13 +32,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def register_refine(sub: argparse._SubParsersAction) -> None:
+    from ..repair import DEFAULT_STRENGTH
+
     p = sub.add_parser("refine", help="repair malformed hand poses: only the flagged frames and joints are "
                                       "re-synthesised by the in-betweener, everything else is kept exactly")
     p.add_argument("file", help="motion file (.npz, .bvh, .json); NaN frames in .npz are read as dropouts")
     p.add_argument("-o", "--output", required=True, help="output motion file (.npz, .bvh, .json)")
     p.add_argument("--strength", default=None,
                    help="control strength 0-1: how closely repaired values follow the detected pose made "
-                        "plausible (default 0.55), or 'auto' for the lowest strength whose error stays "
+                        f"plausible (default {DEFAULT_STRENGTH:g}), or 'auto' for the lowest strength whose error stays "
                         "within 1.15x of full strength's")
     p.add_argument("--report", metavar="JSON", help="also write what was found, repaired and left as JSON")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
