@@ -140,27 +140,16 @@ class HANDMOTION_OT_inbetween(bpy.types.Operator):
         first, last = frames[0], frames[-1]
         the_rig = rig.gather(obj, bone_map_dict(state), state.wrist)
         dense = rig.read_rotations(obj, first, last, names)
-        fps = rig.fps(scene)
         reference = {b: rig.channels_at(obj, b, first) for b in names}
-        fill = {"task": "inbetween", "n_frames": last - first + 1, "fps": fps, "seed": state.seed,
-                "steps": state.steps, "strength": 1.0, "rig": the_rig}
+        at = [f - first for f in frames]  # the keyed poses, as the rig's bones: the engine reads them back
+        fill = {"task": "inbetween", "n_frames": last - first + 1, "fps": rig.fps(scene), "seed": state.seed,
+                "steps": state.steps, "strength": 1.0, "rig": the_rig,
+                "key_bones": {"frames": at, "rotations": {b: [q[i] for i in at] for b, q in dense.items()}}}
         if state.inbetween_prompt.strip():
             fill["text"] = state.inbetween_prompt.strip()
 
         def work(run):
-            # The engine takes in-between keys as hand poses: read the keyed poses through the rig first
-            # (a refine of the animator's own curves, which returns them as hand poses).
-            run.share = 0.2
-            read = run.run({"task": "refine", "rig": the_rig, "bones": {"fps": fps, "rotations": dense},
-                            "steps": 1, "dilate": 0})["motion"]
-            keys = {}
-            for f in frames:
-                poses = {side: {"global_orient": read[side]["global_orient"][f - first],
-                                "hand_pose": read[side]["hand_pose"][f - first]}
-                         for side in rig.SIDES if read.get(side)}
-                keys[str(f - first)] = poses
-            run.base, run.share = 0.2, 0.8
-            return run.run(dict(fill, keys=keys))
+            return run.run(fill)
 
         name, tol = obj.name, state.key_tolerance
 

@@ -101,6 +101,29 @@ def test_inbetween_onto_a_rig_with_its_own_bone_map_euler_bones_and_no_wrist(liv
     np.testing.assert_allclose(result["bones"]["c_index1.r"], want["c_index1.r"], atol=1e-9)
 
 
+def test_inbetween_keys_sent_as_a_rigs_bones_are_hit_exactly(live):
+    payload, sample = rig_payload("rigify")
+    bone_map = detect_bone_map(sample.rig.names)
+    clip = greeting(30.0).slice(0, 21)
+    keyed = mano_to_rig(clip, sample.rig, bone_map)
+    frames = [0, 10, 20]
+    key_bones = {"frames": frames, "rotations": {b: q[frames].tolist() for b, q in keyed.items()}}
+    job = {"task": "inbetween", "key_bones": key_bones, "n_frames": 21, "steps": 2, "rig": payload}
+    done = wait(live, submit(live, job))
+    assert done["state"] == "done", done["error"]
+    bones = done["result"]["bones"]
+    fingers = [bone_map[side, j] for side in ("left", "right") for j in range(1, 16)]
+    for b in fingers:  # finger keys come back as keyed (rotations are keyed, positions are not)
+        dot = np.abs(np.sum(np.asarray(bones[b])[frames] * keyed[b][frames], axis=-1))
+        assert np.degrees(2 * np.arccos(np.clip(dot, 0.0, 1.0))).max() < 1e-3
+    status, body = call(live, "POST", "/v1/jobs", {**job, "keys": {"0": {"right": {"transl": [0, 0, 0]}}}})
+    assert_error(status, body, 422, "invalid_request", "`keys` or as `key_bones`")
+    status, body = call(live, "POST", "/v1/jobs", {**job, "key_bones": {**key_bones, "frames": [0, 10, 25]}})
+    assert_error(status, body, 422, "invalid_keys", "frame 25 is outside the clip")
+    status, body = call(live, "POST", "/v1/jobs", {k: v for k, v in job.items() if k != "rig"})
+    assert_error(status, body, 422, "invalid_request", "key_bones: needs `rig`")
+
+
 def test_bad_rigs_are_refused_before_queueing_and_name_the_bone(live):
     payload, sample = rig_payload("rigify")
     motion = motion_to_wire(greeting(30.0))

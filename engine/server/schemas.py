@@ -159,12 +159,23 @@ class GenerateJob(JobBase):
     hands: Literal["both", "left", "right"] = Field("both", description="which hands the result keeps")
 
 
+class KeyBones(Strict):
+    """In-between keys as a rig's poses (needs `rig`): each mapped bone's local rotation at each key frame."""
+
+    frames: list[Annotated[int, Field(ge=0)]] = Field(description="key frames, 0-based, ascending", min_length=1)
+    rotations: dict[str, Annotated[list[Quat], Field(min_length=1)]] = Field(
+        description="bone name -> one quaternion (w, x, y, z) per key frame", min_length=1)
+
+
 class InbetweenJob(DiffusionFields):
-    """Fill a clip around keyed (possibly partial) poses (diffusion in-betweener)."""
+    """Fill a clip around keyed (possibly partial) poses (diffusion in-betweener): `keys` as hand poses, or
+    `key_bones` with `rig` (the animator's keyed poses as bone rotations; rotations are keyed, not positions)."""
 
     task: Literal["inbetween"]
-    keys: dict[FrameNumber, KeyPose] = Field(description='{"frame": {"left"|"right": {part: values}}}, frames 0-based',
-                                             min_length=1, json_schema_extra={"additionalProperties": False})
+    keys: dict[FrameNumber, KeyPose] | None = Field(
+        None, description='{"frame": {"left"|"right": {part: values}}}, frames 0-based (or send `key_bones`)',
+        min_length=1, json_schema_extra={"additionalProperties": False})
+    key_bones: KeyBones | None = Field(None, description="instead of `keys`: the keyed poses as the rig's bones")
     n_frames: Annotated[int, Field(ge=2)] = Field(description="frames of the result")
     fps: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)] = 30.0
     hands: list[Side] | None = Field(None, description="hands in the result (default: every keyed hand)")

@@ -21,8 +21,8 @@ from ..io.wire import motion_from_wire, motion_to_wire
 from ..motion import HandMotion
 from .config import COMPONENTS, Limits, ServerConfig
 from .jobs import ApiError, Job, JobContext
-from .rig import RigInput, bones_to_motion, job_rig, with_rig
-from .schemas import CaptionJob, GenerateJob, InbetweenJob, MotionInput, MotionWire, ReactJob, RefineJob
+from .rig import RigInput, bones_to_motion, job_rig, prepare_rig, with_rig
+from .schemas import BonesWire, CaptionJob, GenerateJob, InbetweenJob, MotionInput, MotionWire, ReactJob, RefineJob
 
 log = logging.getLogger(__name__)
 
@@ -282,15 +282,40 @@ def _prepare_inbetween(req: InbetweenJob, config: ServerConfig) -> InbetweenInpu
     _limit(req.n_frames <= limits.max_frames, f"n_frames: {req.n_frames}, the limit is {limits.max_frames}")
     _limit((req.n_frames - 1) / req.fps <= limits.max_seconds + 1e-9,
            f"n_frames / fps: {(req.n_frames - 1) / req.fps:.4g} s, the limit is {limits.max_seconds:g} s")
-    keys: dict = {}
-    for frame, pose in req.keys.items():  # frames are digit strings (the schema's pattern)
-        keys[int(frame)] = {side: _fields(hand) for side, hand in _fields(pose).items()}
+    if (req.keys is None) == (req.key_bones is None):
+        raise ApiError(422, "invalid_request", "send the in-between keys as `keys` or as `key_bones` (with `rig`)")
+    if req.keys is not None:
+        keys: dict = {}
+        for frame, pose in req.keys.items():  # frames are digit strings (the schema's pattern)
+            keys[int(frame)] = {side: _fields(hand) for side, hand in _fields(pose).items()}
+    else:
+        keys = _keys_from_bones(req, limits)
     try:
         keys_to_features(keys, req.n_frames)  # every key checked now, not in the worker
     except HandMotionError as exc:
         raise ApiError(422, "invalid_keys", f"keys: {exc}") from None
     sides = req.hands or keyed_hands(keys)
     return InbetweenInput(req, keys, job_rig(req, sides, f"the result (hands: {', '.join(sides)})"))
+
+
+def _keys_from_bones(req: InbetweenJob, limits: Limits) -> dict:
+    """`key_bones` read back through the rig (`rig_to_mano`): whole-hand rotation keys at its frames."""
+    kb = req.key_bones
+    if req.rig is None:
+        raise ApiError(422, "invalid_request", "key_bones: needs `rig` (the armature the bones belong to)")
+    frames = list(kb.frames)
+    if frames != sorted(set(frames)):
+        raise ApiError(422, "invalid_keys", "key_bones.frames: must be ascending without repeats")
+    if frames[-1] >= req.n_frames:
+        raise ApiError(422, "invalid_keys", f"key_bones.frames: frame {frames[-1]} is outside the clip "
+                                            f"(0-{req.n_frames - 1})")
+    for bone, quats in kb.rotations.items():
+        if len(quats) != len(frames):
+            raise ApiError(422, "invalid_keys", f"key_bones.rotations.{bone}: {len(quats)} rotations for "
+                                                f"{len(frames)} key frames")
+    poses = bones_to_motion(prepare_rig(req.rig), BonesWire(fps=req.fps, rotations=kb.rotations), limits)
+    return {f: {side: {"global_orient": track.global_orient[i], "hand_pose": track.hand_pose[i]}
+                for side, track in poses.hands()} for i, f in enumerate(frames)}
 
 
 def _run_inbetween(job: InbetweenInput, ctx: JobContext, models: Models) -> dict:
