@@ -54,6 +54,12 @@ def check_url(url: str) -> str:
     return url.strip().rstrip("/")
 
 
+def describe(health: dict) -> str:
+    """One line for the panel from the engine's /v1/health answer: version, device and the tasks it can run."""
+    ready = [t for t, v in health.get("tasks", {}).items() if v.get("available")]
+    return f"engine {health.get('version', '?')} on {health.get('device', '?')}: {', '.join(ready) or 'no tasks'}"
+
+
 class Client:
     """One engine at `url`; every method returns decoded JSON or raises EngineError."""
 

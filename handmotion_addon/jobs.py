@@ -58,7 +58,10 @@ class Runner:
             if status["state"] in FINISHED:
                 break
             if self.task.cancel.is_set():
-                self.client.cancel(job_id)
+                try:
+                    self.client.cancel(job_id)
+                except EngineError:
+                    log.warning("HandMotion could not cancel engine job %s", job_id, exc_info=True)
                 raise Cancelled
         if status["state"] == "cancelled":
             raise Cancelled
@@ -74,6 +77,17 @@ _tasks: list[Task] = []
 
 def busy() -> bool:
     return bool(_tasks)
+
+
+def tasks() -> list[Task]:
+    """The running tasks (at most one)."""
+    return list(_tasks)
+
+
+def running_in(scene: bpy.types.Scene) -> bool:
+    """Whether a task started from `scene` is running (its saved `running` flag may be stale after undo or
+    loading a file)."""
+    return any(task.scene_name == scene.name for task in _tasks)
 
 
 def start(scene: bpy.types.Scene, label: str, url: str, token: str, work: Callable, apply: Callable) -> Task:
@@ -107,7 +121,8 @@ def start(scene: bpy.types.Scene, label: str, url: str, token: str, work: Callab
 
 
 def cancel() -> bool:
-    """Ask the running task to stop (the engine job is cancelled at its next progress step)."""
+    """Ask the running task to stop: its engine job is cancelled at the job's next progress step, and an
+    answer that arrives after this call is never applied."""
     for task in _tasks:
         task.cancel.set()
     return bool(_tasks)
@@ -127,6 +142,8 @@ def drain() -> float | None:
         elif kind == "job_id" and state:
             state.job_id = payload
         elif kind in ("done", "cancelled", "error"):
+            if task.cancel.is_set():
+                kind = "cancelled"  # Cancel was pressed before the answer could be applied: it is dropped
             _tasks.remove(task)
             if state:
                 state.running = False

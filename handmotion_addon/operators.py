@@ -1,12 +1,14 @@
 """The panel's buttons. Each operator gathers what the engine needs on the main thread, hands the HTTP part
-to `jobs` (a worker thread) and writes the result as keys when `jobs.drain` delivers it."""
+to `jobs` (a worker thread) and writes the result as keys when `jobs.drain` delivers it. Operators that
+start a job push no undo step of their own: `drain` pushes one after writing the result, so a single undo
+removes it and never returns to a "job running" state without a job."""
 
 from __future__ import annotations
 
 import bpy
 
 from . import fcurves, jobs, rig
-from .client import EngineError
+from .client import EngineError, describe
 from .preferences import engine
 from .properties import bone_map_dict, set_bone_map
 
@@ -87,7 +89,7 @@ class HANDMOTION_OT_generate(bpy.types.Operator):
 
     bl_idname = "handmotion.generate"
     bl_label = "Generate"
-    bl_options = {"REGISTER", "UNDO"}
+    bl_options = {"REGISTER"}
 
     @classmethod
     def poll(cls, context):
@@ -123,7 +125,7 @@ class HANDMOTION_OT_inbetween(bpy.types.Operator):
 
     bl_idname = "handmotion.inbetween"
     bl_label = "In-between"
-    bl_options = {"REGISTER", "UNDO"}
+    bl_options = {"REGISTER"}
 
     @classmethod
     def poll(cls, context):
@@ -197,7 +199,7 @@ class HANDMOTION_OT_refine(bpy.types.Operator):
 
     bl_idname = "handmotion.refine"
     bl_label = "Refine"
-    bl_options = {"REGISTER", "UNDO"}
+    bl_options = {"REGISTER"}
 
     @classmethod
     def poll(cls, context):
@@ -251,7 +253,7 @@ class HANDMOTION_OT_detect_bone_map(bpy.types.Operator):
 
     bl_idname = "handmotion.detect_bone_map"
     bl_label = "Detect Bone Map"
-    bl_options = {"REGISTER", "UNDO"}
+    bl_options = {"REGISTER"}
 
     @classmethod
     def poll(cls, context):
@@ -307,10 +309,8 @@ class HANDMOTION_OT_check_engine(bpy.types.Operator):
 
     def execute(self, context):
         def apply(scene, health):
-            ready = [t for t, v in health.get("tasks", {}).items() if v.get("available")]
-            info = f"engine {health.get('version', '?')} on {health.get('device', '?')}: {', '.join(ready)}"
-            scene.handmotion.engine_info = info
-            return info
+            scene.handmotion.engine_info = describe(health)
+            return scene.handmotion.engine_info
 
         return _start(self, context, "Check engine", lambda run: run.client.health(), apply)
 

@@ -36,7 +36,7 @@ class HANDMOTION_PT_main(HandMotionPanel, bpy.types.Panel):
         row.operator("handmotion.stop_engine", icon="PAUSE")
         if not preferences.engine_running():
             box.label(text="Or run `handmotion serve` in a terminal.", icon="INFO")
-        if jobs.busy() or state.running:
+        if jobs.running_in(context.scene):
             row = layout.row(align=True)
             _progress(row, state)
             row.operator("handmotion.cancel", text="", icon="X")

@@ -1,19 +1,27 @@
-"""Add-on preferences: where the engine is, its token, and starting / stopping a local engine process."""
+"""Add-on preferences: where the engine is, its token, and starting / stopping a local engine process.
+Start Engine runs the engine command and then waits for the engine to answer as a job (`jobs`), so the panel
+shows a progress bar meanwhile and says when it is ready, or why it stopped (with the end of its log)."""
 
 from __future__ import annotations
 
 import os
 import shlex
 import subprocess
+import time
 import urllib.parse
 
 import bpy
 from bpy.props import BoolProperty, StringProperty
 
-from .client import EngineError, check_url, is_loopback
+from . import jobs
+from .client import EngineError, check_url, describe, is_loopback
 
 DEFAULT_URL = "http://127.0.0.1:8765"
+START_LABEL = "Start engine"
+START_TIMEOUT_S = 300.0  # the first start of an engine loads torch and the models
+STOPPED = "Engine: stopped"
 _process: subprocess.Popen | None = None
+_log: tuple[str, int] = ("", 0)  # the engine log's path and its size when the process started
 
 
 def prefs(context=None):
@@ -40,7 +48,7 @@ def engine_running() -> bool:
 def start_engine(context=None) -> subprocess.Popen:
     """Start the engine command, listening on the preferences' URL port; its log goes to the add-on's user
     folder (engine.log)."""
-    global _process
+    global _process, _log
     if engine_running():
         return _process
     p = prefs(context)
@@ -58,6 +66,7 @@ def start_engine(context=None) -> subprocess.Popen:
     log_path = os.path.join(bpy.utils.extension_path_user(__package__, create=True), "engine.log")
     try:
         with open(log_path, "ab") as log:
+            _log = (log_path, log.tell())
             _process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     except OSError as exc:
         raise EngineError("bad_command", f"cannot run {args[0]!r} ({exc.strerror}): install the HandMotion engine "
@@ -65,9 +74,59 @@ def start_engine(context=None) -> subprocess.Popen:
     return _process
 
 
+def _log_tail(limit: int = 300) -> str:
+    """The last line this engine process wrote to its log."""
+    path, start = _log
+    try:
+        with open(path, "rb") as log:
+            log.seek(start)
+            lines = [line.strip() for line in log.read().decode(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1][-limit:] if lines else ""
+
+
+def wait_until_ready(scene: bpy.types.Scene, proc: subprocess.Popen, context=None) -> jobs.Task:
+    """A job that polls the engine's health until it answers (the panel then shows its version), the process
+    exits (the status says so, with the end of its log) or START_TIMEOUT_S pass."""
+    url, token = engine(context)
+
+    def work(run):
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if run.task.cancel.is_set():
+                raise jobs.Cancelled
+            code = proc.poll()
+            if code is not None:
+                tail = _log_tail()
+                raise EngineError("engine_exited", f"the engine command exited (code {code}) before the engine "
+                                                   f"answered{': ' + tail if tail else ''}; check Engine Command "
+                                                   f"in the add-on's preferences and the log {_log[0]}")
+            try:
+                return run.client.health()
+            except EngineError as exc:
+                if exc.code not in ("engine_down", "unreachable"):
+                    raise
+            if time.monotonic() > deadline:
+                raise EngineError("unreachable", f"the engine started but did not answer at {url} within "
+                                                 f"{START_TIMEOUT_S:g} s: see its log {_log[0]}")
+            run.post(0.0, "waiting for the engine to answer")
+            time.sleep(0.25)
+
+    def apply(scene, health):
+        info = describe(health)
+        for each in bpy.data.scenes:
+            each.handmotion.engine_info = info
+        return f"Engine ready: {info}"
+
+    return jobs.start(scene, START_LABEL, url, token, work, apply)
+
+
 def stop_engine() -> bool:
-    """Stop the engine this Blender started (True when there was one)."""
+    """Stop the engine this Blender started (True when there was one); waiting for it to answer ends too."""
     global _process
+    if any(task.label == START_LABEL for task in jobs.tasks()):
+        jobs.cancel()
     proc, _process = _process, None
     if proc is None or proc.poll() is not None:
         return False
@@ -92,16 +151,23 @@ class HANDMOTION_OT_start_engine(bpy.types.Operator):
         if engine_running():
             cls.poll_message_set("The engine this Blender started is already running.")
             return False
+        if jobs.busy():
+            cls.poll_message_set("A HandMotion job is running; wait for it or press Cancel.")
+            return False
         return True
 
     def execute(self, context):
+        scene = context.scene
         try:
             proc = start_engine(context)
+            if scene is not None:
+                wait_until_ready(scene, proc, context)
         except EngineError as exc:
             self.report({"ERROR"}, str(exc))
+            if scene is not None:
+                scene.handmotion.status = f"Error: {exc}"
             return {"CANCELLED"}
-        self.report({"INFO"}, f"HandMotion engine starting (process {proc.pid}); it is ready when the panel "
-                              "shows its version")
+        self.report({"INFO"}, f"HandMotion engine starting (process {proc.pid}); the panel says when it answers")
         return {"FINISHED"}
 
 
@@ -121,6 +187,8 @@ class HANDMOTION_OT_stop_engine(bpy.types.Operator):
 
     def execute(self, context):
         stop_engine()
+        for scene in bpy.data.scenes:
+            scene.handmotion.engine_info = STOPPED
         self.report({"INFO"}, "HandMotion engine stopped")
         return {"FINISHED"}
 
@@ -153,8 +221,11 @@ class HANDMOTION_AP_preferences(bpy.types.AddonPreferences):
 
 def _auto_start() -> None:
     try:
-        if prefs().auto_start:
-            start_engine()
+        if prefs().auto_start and not engine_running():
+            proc = start_engine()
+            scene = bpy.context.scene
+            if scene is not None and not jobs.busy():
+                wait_until_ready(scene, proc)
     except (EngineError, KeyError):
         pass  # the panel shows the engine as down, with the fix
     return None

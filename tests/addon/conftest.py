@@ -36,6 +36,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def engine_exe() -> Path:
+    """The engine's `handmotion` command (`HANDMOTION_ENGINE`, default .venv/bin/handmotion), as an absolute path."""
+    exe = Path(os.environ.get("HANDMOTION_ENGINE", REPO / ".venv" / "bin" / "handmotion")).absolute()
+    if not exe.is_file():
+        pytest.fail(f"the engine is not installed at {exe}: run `make install` (or set HANDMOTION_ENGINE)")
+    return exe
+
+
 @pytest.fixture(scope="session")
 def addon_zip() -> Path:
     given = os.environ.get("HANDMOTION_ADDON_ZIP")
@@ -63,9 +71,7 @@ def addon(addon_zip):
 @pytest.fixture(scope="session")
 def engine_url(tmp_path_factory):
     """http://127.0.0.1:PORT of a live engine with tiny weights (stopped after the session)."""
-    exe = Path(os.environ.get("HANDMOTION_ENGINE", REPO / ".venv" / "bin" / "handmotion"))
-    if not exe.is_file():
-        pytest.fail(f"the engine is not installed at {exe}: run `make install` (or set HANDMOTION_ENGINE)")
+    exe = engine_exe()
     weights = tmp_path_factory.mktemp("weights")
     env = dict(os.environ, OMP_NUM_THREADS="1")
     env.pop("BLENDER_USER_RESOURCES", None)
@@ -107,11 +113,15 @@ def scene(addon):
 
 @pytest.fixture
 def prefs(addon, engine_url):
+    """The add-on's preferences pointed at the live engine; set back to what they were afterwards."""
     import bpy
 
     p = bpy.context.preferences.addons[MODULE].preferences
+    saved = {name: getattr(p, name) for name in ("engine_url", "engine_command")}
     p.engine_url = engine_url
-    return p
+    yield p
+    for name, value in saved.items():
+        setattr(p, name, value)
 
 
 _exit_status = 0
