@@ -233,6 +233,17 @@ def test_caption_rules_match_describe_and_accept_flat_hand_pose(live):
     assert again["result"] == done["result"]
 
 
+def test_submitting_with_wait_answers_a_short_job_in_one_round_trip(live):
+    job = {"task": "caption", "motion": motion_to_wire(greeting(30.0)), "seed": 2}
+    status, body = call(live, "POST", "/v1/jobs?wait=30", job)
+    assert status == 200 and body["state"] == "done" and body["result"]["text"]
+    assert body == call(live, "GET", f"/v1/jobs/{body['job_id']}")[1]  # the same status as a poll gives
+    status, body = call(live, "POST", "/v1/jobs", job)  # without wait: accepted, as before
+    assert status == 202 and set(body) == {"job_id", "state"}
+    status, body = call(live, "POST", "/v1/jobs?wait=-1", job)
+    assert_error(status, body, 422, "invalid_request", "wait")
+
+
 def test_caption_with_the_language_model_matches_the_pipeline(live, tiny):
     from engine.pipeline import caption_lm
 

@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..errors import HandMotionError, MotionFormatError, MotionValueError
 from .config import ServerConfig, token_matches
-from .jobs import ApiError, JobManager
+from .jobs import FINISHED, ApiError, JobManager
 from .schemas import TASK_NAMES, ErrorResponse, Health, JobCreated, JobRequest, JobStatus
 from .tasks import TASKS, Models, make_runner
 
@@ -306,7 +306,7 @@ def create_app(config: ServerConfig) -> FastAPI:
                 "auth": config.token is not None, "models": models_state, "tasks": tasks,
                 "limits": vars(config.limits), "queue": manager.counts()}
 
-    def submit_body(body: bytes) -> Response:
+    def submit_body(body: bytes):
         if not body.strip():
             raise ApiError(400, "invalid_json", "the body is empty; send a job as a JSON object")
         try:
@@ -316,17 +316,26 @@ def create_app(config: ServerConfig) -> FastAPI:
         task = TASKS[request.task]
         models.require(task.needs(request))
         manager.check_room()
-        job = manager.submit(request.task, task.prepare(request, config))
-        return JSONResponse({"job_id": job.id, "state": job.state}, status_code=202,
-                            headers={"Location": f"/v1/jobs/{job.id}"})
+        return manager.submit(request.task, task.prepare(request, config))
 
-    @app.post("/v1/jobs", status_code=202, response_model=JobCreated, responses=ERRORS,
+    @app.post("/v1/jobs", status_code=202, response_model=JobCreated,
+              responses={200: {"model": JobStatus, "description": "with `wait`: the job finished in time"},
+                         **ERRORS},
               openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                   "schema": JOB_SCHEMA}}}})
-    async def submit(request: Request) -> Response:
+    async def submit(request: Request, wait: Annotated[float, Query(
+            ge=0, le=config.limits.max_wait_s, allow_inf_nan=False,
+            description="seconds to wait for the job to finish: when it does, the answer is its status "
+                        "with the result (200), one round trip for short jobs; otherwise 202")] = 0.0) -> Response:
         """Submit a job; the body is one of the task schemas, chosen by its `task` field."""
         body = await request.body()  # the guard has already bounded its size
-        return await run_in_threadpool(submit_body, body)  # parsing a long clip stays off the event loop
+        job = await run_in_threadpool(submit_body, body)  # parsing a long clip stays off the event loop
+        if wait > 0:
+            await manager.wait(job, wait)
+            if job.state in FINISHED:
+                return _job_response(job)
+        return JSONResponse({"job_id": job.id, "state": job.state}, status_code=202,
+                            headers={"Location": f"/v1/jobs/{job.id}"})
 
     @app.get("/v1/jobs/{job_id}", response_model=JobStatus, responses=ERRORS)
     async def status(job_id: str, wait: Annotated[float, Query(ge=0, le=config.limits.max_wait_s, allow_inf_nan=False,

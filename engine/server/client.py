@@ -73,6 +73,10 @@ class Client:
             if status["state"] in FINISHED or left <= 0:
                 return status
 
-    def run(self, job: dict, timeout: float = 600.0) -> dict:
-        """Submit and wait: the finished job's status (`result` or `error`)."""
-        return self.wait(self.submit(job), timeout)
+    def run(self, job: dict, timeout: float = 600.0, poll: float = 30.0) -> dict:
+        """Submit and wait: the finished job's status (`result` or `error`). A job that finishes within
+        the first `poll` seconds comes back with the submission itself (one round trip)."""
+        answer = self.request("POST", f"/v1/jobs?wait={min(poll, timeout):g}", job)
+        if answer["state"] in FINISHED:
+            return answer
+        return self.wait(answer["job_id"], timeout, poll)
