@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 
 from engine.cli import main
 from engine.motion import HandMotion, HandTrack
+
+SAMPLE_CORPUS = Path(__file__).resolve().parents[1] / "samples" / "corpus"
+TINY_INBETWEENER = ("steps=6", "batch=4", "window=32", "eval_every=6", "d_model=32", "layers=1", "heads=2",
+                    "d_ff=64", "val_windows=4", "val_steps=2", "threads=1")
+
+
+def sample_corpus_copy(root: Path) -> Path:
+    """A writable copy of the committed sample corpus under `root` (training caches land beside it)."""
+    corpus = root / "corpus"
+    shutil.copytree(SAMPLE_CORPUS, corpus)
+    return corpus
+
+
+def train_tiny_inbetweener(corpus: Path, out: Path) -> Path:
+    """A tiny in-betweener trained by the real `handmotion train inbetween` command on `corpus`."""
+    assert main(["-q", "train", "inbetween", "--no-progress", f"data={corpus}", f"out={out}", *TINY_INBETWEENER]) == 0
+    return out
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:

@@ -4,7 +4,6 @@ evaluation rows, on a tiny model trained by the real command on the committed sa
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -21,22 +20,13 @@ from engine.motion import HandMotion
 from engine.pipeline import Diffusion, inbetween, react
 from engine.rotations import geodesic_angle
 from engine.train.inbetween import FINGER_DIMS, diffusion_steps, random_mask
-from tests.helpers import run_cli, smooth_motion
-
-SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "corpus"
-TINY = ("steps=6", "batch=4", "window=32", "eval_every=6", "d_model=32", "layers=1", "heads=2", "d_ff=64",
-        "val_windows=4", "val_steps=2", "threads=1")
+from tests.helpers import SAMPLE_CORPUS, run_cli, sample_corpus_copy, smooth_motion, train_tiny_inbetweener
 
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory) -> Path:
-    from engine.cli import main
-
-    corpus = tmp_path_factory.mktemp("ib") / "corpus"
-    shutil.copytree(SAMPLE, corpus)
-    out = tmp_path_factory.mktemp("ib") / "run"
-    assert main(["-q", "train", "inbetween", "--no-progress", f"data={corpus}", f"out={out}", *TINY]) == 0
-    return out
+    corpus = sample_corpus_copy(tmp_path_factory.mktemp("ib"))
+    return train_tiny_inbetweener(corpus, tmp_path_factory.mktemp("ib") / "run")
 
 
 def _max_key_angle(out, ref, frames, side="right") -> float:
@@ -229,7 +219,7 @@ def test_inbetween_and_react_commands(weights, tmp_path, capsys):
 
 
 def test_eval_inbetween_reports_diffusion_and_reaction(weights, tmp_path, capsys):
-    code, out, _ = run_cli(capsys, "-q", "eval", "inbetween", "--data", str(SAMPLE), "--split", "all",
+    code, out, _ = run_cli(capsys, "-q", "eval", "inbetween", "--data", str(SAMPLE_CORPUS), "--split", "all",
                            "--inbetween", str(weights), "--steps", "2", "--json", str(tmp_path / "r.json"))
     assert code == 0
     report = json.loads((tmp_path / "r.json").read_text())

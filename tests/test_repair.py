@@ -5,7 +5,6 @@ in-betweener trained by the real command on the committed sample corpus."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -23,27 +22,17 @@ from engine.motion import HandMotion
 from engine.refine import detect
 from engine.repair import STRENGTHS, control_motion, dilate_masks, refine
 from engine.rotations import geodesic_angle
-from tests.helpers import run_cli
-
-SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "corpus"
-TINY = ("steps=6", "batch=4", "window=32", "eval_every=6", "d_model=32", "layers=1", "heads=2", "d_ff=64",
-        "val_windows=4", "val_steps=2", "threads=1")
+from tests.helpers import run_cli, sample_corpus_copy, train_tiny_inbetweener
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("refine") / "corpus"
-    shutil.copytree(SAMPLE, root)
-    return root
+    return sample_corpus_copy(tmp_path_factory.mktemp("refine"))
 
 
 @pytest.fixture(scope="module")
 def weights(corpus, tmp_path_factory) -> Path:
-    from engine.cli import main
-
-    out = tmp_path_factory.mktemp("refine") / "run"
-    assert main(["-q", "train", "inbetween", "--no-progress", f"data={corpus}", f"out={out}", *TINY]) == 0
-    return out
+    return train_tiny_inbetweener(corpus, tmp_path_factory.mktemp("refine") / "run")
 
 
 def _slow_greeting() -> HandMotion:
