@@ -40,6 +40,7 @@ from .corpus.anatomy import JOINT_LIMITS, pose_to_angles
 from .eval.poses import hand_joints
 from .motion import HandMotion, HandTrack
 from .rotations import axis_angle_to_matrix
+from .skeleton import JOINT_NAMES_16
 
 log = logging.getLogger(__name__)
 
@@ -104,23 +105,25 @@ class Detection:
     def flagged_frames(self) -> int:
         return int(np.any([m.any(1) for m in self.masks.values()], axis=0).sum()) if self.masks else 0
 
+    def counts(self) -> dict[str, int]:
+        """Findings per kind (every kind of `KINDS`, 0 when none)."""
+        return {k: sum(f.kind == k for f in self.findings) for k in KINDS}
+
     def to_dict(self) -> dict:
-        counts = {k: sum(f.kind == k for f in self.findings) for k in KINDS}
+        counts = self.counts()
         return {"fps": self.fps, "frames": self.n_frames, "flagged_frames": self.flagged_frames(),
                 "clean": self.clean, "counts": counts, "findings": [asdict(f) for f in self.findings]}
 
     def summary(self) -> str:
         if self.clean:
             return f"clean: {self.n_frames} frames, no malformed poses found"
-        counts = {k: sum(f.kind == k for f in self.findings) for k in KINDS}
+        counts = self.counts()
         head = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items() if n)
         lines = [f"{len(self.findings)} defect(s) on {self.flagged_frames()} of {self.n_frames} frames: {head}"]
         return "\n".join(lines + ["  " + f.describe(self.fps) for f in self.findings])
 
 
 def _slot_name(slot: int) -> str:
-    from .skeleton import JOINT_NAMES_16
-
     return "wrist position" if slot == POSITION else "wrist orientation" if slot == 0 else JOINT_NAMES_16[slot]
 
 
@@ -246,11 +249,13 @@ def detect(motion: HandMotion, thresholds: Thresholds | None = None) -> Detectio
     return Detection(motion.fps, motion.n_frames, masks, findings)
 
 
-def validity_error(motion: HandMotion, thresholds: Thresholds | None = None, frames: np.ndarray | None = None) -> float:
+def validity_error(motion: HandMotion, thresholds: Thresholds | None = None, frames: np.ndarray | None = None,
+                   found: Detection | None = None) -> float:
     """How malformed a motion is, as one number (0 = nothing found): per frame, the detected excess
     beyond each threshold (degrees beyond the limit, degrees jumped, mm of overlap; a dropout counts
-    as one threshold's worth), summed over hands and kinds, averaged over `frames` ((T,) bool; all)."""
-    det = detect(motion, thresholds)
+    as one threshold's worth), summed over hands and kinds, averaged over `frames` ((T,) bool; all).
+    found: `detect(motion, thresholds)` when the caller already has it."""
+    det = found if found is not None else detect(motion, thresholds)
     th = thresholds or Thresholds()
     per_frame = np.zeros(motion.n_frames)
     base = {"limit": 0.0, "spike": th.jump_deg, "flip": th.jump_deg, "dropout": 0.0,

@@ -154,7 +154,7 @@ def _synthesise(motion: HandMotion, control: HandMotion, masks: dict[str, np.nda
     known, present = motion_to_features(placement.apply(src))
     guide, _ = motion_to_features(placement.apply(ctl))
     redo = _model_rate_masks(masks, fps, rate, len(known))
-    hands = np.repeat(present, HAND_DIM, axis=1) | _model_rate_masks(masks, fps, rate, len(known))
+    hands = np.repeat(present, HAND_DIM, axis=1) | redo
     observed = hands & ~redo
     dev = next(model.parameters()).device
     z = lambda a: model.to_model_space(torch.from_numpy(a.astype(np.float32)).to(dev))[None]  # noqa: E731
@@ -214,14 +214,16 @@ def refine(motion: HandMotion, strength: float | str = DEFAULT_STRENGTH, seed: i
     sweep: list[dict] = []
     if strength == "auto":
         tried = {s: attempt(s) for s in STRENGTHS}
-        errors = {s: validity_error(m, thresholds, frames) for s, m in tried.items()}
+        checked = {s: detect(m, thresholds) for s, m in tried.items()}
+        errors = {s: validity_error(m, thresholds, frames, checked[s]) for s, m in tried.items()}
         sweep = [{"strength": s, "error": e} for s, e in errors.items()]
         full = errors[1.0]
         passing = [s for s in STRENGTHS if np.isfinite(errors[s]) and errors[s] <= AUTO_TOLERANCE * full + 1e-9]
         chosen = passing[0] if passing else 1.0
-        out = tried[chosen]
+        out, remaining = tried[chosen], checked[chosen]
         log.info("auto strength %.2f (error %.3f; full strength %.3f)", chosen, errors[chosen], full)
     else:
         chosen = float(strength)
         out = attempt(chosen)
-    return Repair(out, found, chosen, masks, detect(out, thresholds), sweep)
+        remaining = detect(out, thresholds)
+    return Repair(out, found, chosen, masks, remaining, sweep)

@@ -76,12 +76,17 @@ def _source_bones(obj, state) -> list[str]:
     return [b for b in rig.mapped_bones(known) if b in obj.pose.bones] if known else rig.keyed_bones(obj)
 
 
-def _clip(context, obj, state) -> tuple[dict, dict, int, int]:
-    """(rig, bones payload, first frame, last frame) of the armature's keyed range."""
+def _clip(op, context):
+    """(state, armature, rig, bones payload, first frame, last frame) of the armature's keyed range, or
+    None once the operator has reported that the action keys no hand bone."""
+    state, obj = _state(context), _armature(context)
     names = _source_bones(obj, state)
     first, last = _frame_range(context, obj, names)
     bones = {"fps": rig.fps(context.scene), "rotations": rig.read_rotations(obj, first, last, names)}
-    return rig.gather(obj, bone_map_dict(state), state.wrist), bones, first, last
+    if not bones["rotations"]:
+        op.report({"ERROR"}, "The active action keys no hand bone rotations")
+        return None
+    return state, obj, rig.gather(obj, bone_map_dict(state), state.wrist), bones, first, last
 
 
 class HANDMOTION_OT_generate(bpy.types.Operator):
@@ -178,11 +183,10 @@ class HANDMOTION_OT_caption(bpy.types.Operator):
         return _poll_armature(cls, context, action=True)
 
     def execute(self, context):
-        state, obj = _state(context), _armature(context)
-        the_rig, bones, first, last = _clip(context, obj, state)
-        if not bones["rotations"]:
-            self.report({"ERROR"}, "The active action keys no hand bone rotations")
+        clip = _clip(self, context)
+        if clip is None:
             return {"CANCELLED"}
+        state, obj, the_rig, bones, first, last = clip
         job = {"task": "caption", "rig": the_rig, "bones": bones, "method": "rules", "seed": state.seed}
 
         def apply(scene, result):
@@ -206,11 +210,10 @@ class HANDMOTION_OT_refine(bpy.types.Operator):
         return _poll_armature(cls, context, action=True)
 
     def execute(self, context):
-        state, obj = _state(context), _armature(context)
-        the_rig, bones, first, last = _clip(context, obj, state)
-        if not bones["rotations"]:
-            self.report({"ERROR"}, "The active action keys no hand bone rotations")
+        clip = _clip(self, context)
+        if clip is None:
             return {"CANCELLED"}
+        state, obj, the_rig, bones, first, last = clip
         job = {"task": "refine", "rig": the_rig, "bones": bones, "seed": state.seed, "steps": state.steps,
                "strength": "auto" if state.auto_strength else state.strength}
         name, sent = obj.name, bones["rotations"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable
 
 import numpy as np
@@ -146,32 +147,72 @@ def _identical(a: HandMotion, b: HandMotion, frames: np.ndarray) -> np.ndarray:
     return same
 
 
-def detection_scores(cases: list) -> dict:
+@dataclass
+class Case:
+    """One clip of the suite: clean, corrupted, the defects; what every method's scoring reads of them
+    is computed once (joints, the detection on the corrupted clip, the refiner's masks and control)."""
+
+    clean: HandMotion
+    bad: HandMotion
+    defects: list[Defect]
+
+    @cached_property
+    def clean_joints(self) -> dict[str, np.ndarray]:
+        return hand_joints(self.clean)
+
+    @cached_property
+    def bad_joints(self) -> dict[str, np.ndarray]:
+        return hand_joints(self.bad)
+
+    @cached_property
+    def found(self):
+        """`engine.refine.detect` on the corrupted clip."""
+        from ..refine import detect
+
+        return detect(self.bad)
+
+    @cached_property
+    def repair_masks(self) -> dict[str, np.ndarray]:
+        """The refiner's dilated masks (T, 17) per hand."""
+        from ..repair import dilate_masks
+
+        return dilate_masks(self.found, 2)
+
+    @cached_property
+    def control_joints(self) -> dict[str, np.ndarray]:
+        """Joints of the refiner's control signal (`engine.repair.control_motion`)."""
+        from ..repair import control_motion
+
+        return hand_joints(control_motion(self.bad, self.found, self.repair_masks))
+
+
+def detection_scores(cases: list[Case]) -> dict:
     """How well `engine.refine.detect` finds the suite's defects: per kind, the share whose joint is
     flagged on most of its frames; and the share of clean clips with anything flagged."""
     from ..refine import POSITION, detect
 
     found = {k: [] for k in KINDS}
     clean_flagged = []
-    for clean, bad, defects in cases:
-        det = detect(bad)
-        for d in defects:
+    for case in cases:
+        for d in case.defects:
             slot = POSITION if d.kind == "interpenetration" else d.joint
-            found[d.kind].append(bool(det.masks[d.side][d.start:d.end, slot].mean() > 0.5))
-        clean_flagged.append(not detect(clean).clean)
+            found[d.kind].append(bool(case.found.masks[d.side][d.start:d.end, slot].mean() > 0.5))
+        clean_flagged.append(not detect(case.clean).clean)
     return {**{f"found_{k}": float(np.mean(v)) for k, v in found.items() if v},
             "clean_clips_flagged": float(np.mean(clean_flagged)) if clean_flagged else 0.0}
 
 
-def _score(method: Callable[[HandMotion], HandMotion], cases: list, extra: bool, progress: bool, desc: str) -> dict:
-    from ..refine import detect
+def _score(method: Callable[[HandMotion], HandMotion], cases: list[Case], extra: bool, progress: bool,
+           desc: str) -> dict:
+    from ..refine import detect, validity_error
 
     removed = {k: [] for k in KINDS}
     gone = []
     err_out, err_in, kept, passthrough, follow, validity = [], [], [], [], [], []
-    for clean, bad, defects in tqdm(cases, desc=desc, unit="clip", disable=not progress):
+    for case in tqdm(cases, desc=desc, unit="clip", disable=not progress):
+        clean, bad, defects = case.clean, case.bad, case.defects
         out = method(bad)
-        cj, oj, bj = hand_joints(clean), hand_joints(out), hand_joints(bad)
+        cj, oj, bj = case.clean_joints, hand_joints(out), case.bad_joints
         found_out = detect(out)
         for d in defects:
             removed[d.kind].append(defect_removed(out, clean, oj, cj, d))
@@ -183,14 +224,10 @@ def _score(method: Callable[[HandMotion], HandMotion], cases: list, extra: bool,
             kept.append(_identical(out, bad, far).mean())
         passthrough.append(bool(_identical(method(clean), clean, np.ones(clean.n_frames, bool)).all()))
         if extra:
-            from ..refine import validity_error
-            from ..repair import control_motion, dilate_masks
-
-            found = detect(bad)
-            masks = dilate_masks(found, 2)
-            ctl = hand_joints(control_motion(bad, found, masks))
+            masks, ctl = case.repair_masks, case.control_joints
             follow += [mpjpe_mm(oj[s][masks[s].any(1)], ctl[s][masks[s].any(1)]) for s in masks if masks[s].any()]
-            validity.append(validity_error(out, frames=np.any([m.any(1) for m in masks.values()], axis=0)))
+            repaired = np.any([m.any(1) for m in masks.values()], axis=0)
+            validity.append(validity_error(out, frames=repaired, found=found_out))
     flat = [x for v in removed.values() for x in v]
     scores = {
         "defects_removed": float(np.mean(flat)) if flat else 0.0,
@@ -222,8 +259,7 @@ def evaluate_refine(data: str, split: str | None = "test", methods: tuple[str, .
     cases = []
     for i in range(len(test.clips)):
         clean = test.motion(i)
-        bad, defects = corrupt(clean, np.random.default_rng([seed, int(test.clips.ids[i])]))
-        cases.append((clean, bad, defects))
+        cases.append(Case(clean, *corrupt(clean, np.random.default_rng([seed, int(test.clips.ids[i])]))))
     report = {"data": str(data), "split": split, "clips": len(cases), "removed_below_mm": REMOVED_MM,
               "removed_below_deg": REMOVED_DEG, "kinds": list(KINDS), "detection": detection_scores(cases),
               "methods": {}}

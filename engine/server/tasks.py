@@ -256,6 +256,18 @@ def _run_caption(job: CaptionInput, ctx: JobContext, models: Models) -> dict:
 
 # --- inbetween and react (diffusion) ------------------------------------------------------------
 
+def _load_inbetweener(req, ctx: JobContext, models: Models) -> None:
+    """The in-betweener (and the sentence encoder when the job has text) loaded for a diffusion job."""
+    ctx.report(0.02, "loading")
+    models.ensure("inbetween", ctx.device)
+    if req.text:
+        models.ensure_text_encoder()
+
+
+def _text(req) -> str | None:
+    return req.text.strip() if req.text else None
+
+
 def _check_diffusion(req, limits: Limits) -> None:
     _check_text(req.text, "text", limits)
     _limit(req.steps <= limits.max_steps, f"steps: {req.steps}, the limit is {limits.max_steps}")
@@ -322,12 +334,9 @@ def _run_inbetween(job: InbetweenInput, ctx: JobContext, models: Models) -> dict
     from ..pipeline import inbetween
 
     req = job.req
-    ctx.report(0.02, "loading")
-    models.ensure("inbetween", ctx.device)
-    if req.text:
-        models.ensure_text_encoder()
+    _load_inbetweener(req, ctx, models)
     with ctx.compute("denoising", 0.1):
-        out = inbetween(job.keys, req.n_frames, req.fps, req.text.strip() if req.text else None,
+        out = inbetween(job.keys, req.n_frames, req.fps, _text(req),
                         diffusion=_diffusion(req), weights=models.dirs["inbetween"], device=ctx.device,
                         hands=tuple(req.hands) if req.hands else None, progress=ctx.steps("denoising", 0.1, 0.95))
     return with_rig({"motion": motion_to_wire(out)}, job.rig, [out], ctx)
@@ -358,12 +367,9 @@ def _run_react(job: ReactInput, ctx: JobContext, models: Models) -> dict:
     from ..pipeline import react
 
     req = job.req
-    ctx.report(0.02, "loading")
-    models.ensure("inbetween", ctx.device)
-    if req.text:
-        models.ensure_text_encoder()
+    _load_inbetweener(req, ctx, models)
     with ctx.compute("denoising", 0.1):
-        out = react(job.motion, req.given, req.text.strip() if req.text else None, diffusion=_diffusion(req),
+        out = react(job.motion, req.given, _text(req), diffusion=_diffusion(req),
                     weights=models.dirs["inbetween"], device=ctx.device, progress=ctx.steps("denoising", 0.1, 0.95))
     return with_rig({"motion": motion_to_wire(out)}, job.rig, [out], ctx)
 
