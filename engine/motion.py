@@ -20,12 +20,17 @@ from .skeleton import SIDES, mirror_points
 MAX_FRAMES = 1_000_000  # ~2.3 h at 120 fps: anything larger is a corrupt header, not a clip
 
 
-def _as_array(name: str, value: object, shape: tuple[int | None, ...]) -> np.ndarray:
-    """Coerce to float64 and check shape (None = any size) and finiteness."""
+def _as_float(name: str, value: object) -> np.ndarray:
+    """Coerce to a float64 array (no copy when it already is one)."""
     try:
-        arr = np.asarray(value, dtype=np.float64)
+        return np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise MotionValueError(f"{name}: not a numeric array ({exc})") from None
+
+
+def _as_array(name: str, value: object, shape: tuple[int | None, ...]) -> np.ndarray:
+    """Coerce to float64 and check shape (None = any size) and finiteness."""
+    arr = _as_float(name, value)
     if arr.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, arr.shape)):
         want = "(" + ", ".join("T" if s is None else str(s) for s in shape) + ")"
         raise MotionValueError(f"{name}: expected shape {want}, got {tuple(arr.shape)}")
@@ -52,9 +57,9 @@ class HandTrack:
     def __post_init__(self) -> None:
         self.global_orient = _as_array("global_orient", self.global_orient, (None, 3))
         T = self.global_orient.shape[0]
-        hp = self.hand_pose
-        if np.ndim(hp) == 2 and np.shape(hp)[1] == 45:  # (T, 45) flattened, as in files
-            hp = np.reshape(hp, (-1, 15, 3))
+        hp = _as_float("hand_pose", self.hand_pose)  # once: nested lists from the wire are converted here
+        if hp.ndim == 2 and hp.shape[1] == 45:  # (T, 45) flattened, as in files
+            hp = hp.reshape(-1, 15, 3)
         self.hand_pose = _as_array("hand_pose", hp, (T, 15, 3))
         self.transl = _as_array("transl", self.transl, (T, 3))
         if self.betas is not None:

@@ -12,6 +12,7 @@ from . import fcurves
 JOINTS = ("wrist", "index1", "index2", "index3", "middle1", "middle2", "middle3", "pinky1", "pinky2", "pinky3",
           "ring1", "ring2", "ring3", "thumb1", "thumb2", "thumb3")
 SIDES = ("left", "right")
+WIRE_DECIMALS = 6  # the engine's precision on the wire: 1e-6 in a quaternion component
 
 
 def rows(matrix) -> list[list[float]]:
@@ -74,7 +75,7 @@ def read_rotations(obj: bpy.types.Object, first: int, last: int, names: list[str
             else:
                 q = Euler(v, pb.rotation_mode).to_quaternion()
             q.normalize() if q.magnitude > 1e-9 else q.identity()
-            series.append([q.w, q.x, q.y, q.z])
+            series.append([round(c, WIRE_DECIMALS) for c in (q.w, q.x, q.y, q.z)])
         out[name] = series
     return out
 

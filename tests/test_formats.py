@@ -1,13 +1,15 @@
 """npz (MANO), AMASS and JSON formats: round trips, content sniffing, bad input."""
 
 
+import json
+
 import numpy as np
 import pytest
 
 from engine.errors import MotionFormatError
 from engine.io import detect_format, format_for_path, load_motion, save_motion
 from engine.io.amass import SMPLH_REST_JOINTS, read_amass
-from engine.io.wire import motion_from_wire, motion_to_wire
+from engine.io.wire import WIRE_DECIMALS, motion_from_wire, motion_to_wire
 from engine.motion import HandMotion
 from engine.rotations import geodesic_angle
 from tests.helpers import smooth_motion, smooth_track
@@ -67,6 +69,19 @@ def test_json_round_trip_is_exact(tmp_path):
     assert set(wire) == {"fps", "left", "right"} and len(wire["right"]["hand_pose"][0]) == 15
     flat = dict(wire, right=dict(wire["right"], hand_pose=np.asarray(wire["right"]["hand_pose"]).reshape(10, 45).tolist()))
     np.testing.assert_array_equal(motion_from_wire(flat).right.hand_pose, m.right.hand_pose)
+
+
+def test_the_http_wire_rounds_to_its_decimals_and_files_keep_every_digit(tmp_path):
+    m = smooth_motion(10)
+    rounded = motion_from_wire(motion_to_wire(m, WIRE_DECIMALS))
+    err = np.abs(rounded.right.hand_pose - m.right.hand_pose).max()
+    assert 0 < err <= 0.5 * 10.0**-WIRE_DECIMALS + 1e-15
+    text = json.dumps(motion_to_wire(m, WIRE_DECIMALS))
+    assert max(len(x.split(".")[-1]) for x in text.replace("]", ",").split(",") if "." in x) <= WIRE_DECIMALS
+    np.testing.assert_array_equal(load_motion(save_motion(m, tmp_path / "c.json")).right.transl, m.right.transl)
+    flat = motion_to_wire(m, flat_pose=True)
+    assert len(flat["left"]["hand_pose"][0]) == 45
+    np.testing.assert_array_equal(motion_from_wire(flat).left.hand_pose, m.left.hand_pose)
 
 
 def test_amass_read_hands_and_wrists(tmp_path):

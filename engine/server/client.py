@@ -1,7 +1,7 @@
 """A minimal client of the `/v1` API on the standard library only (urllib, as the Blender add-on does).
 
     client = Client("http://127.0.0.1:8765")
-    status = client.run({"task": "caption", "motion": motion_to_wire(motion)})
+    status = client.run({"task": "caption", "motion": motion_to_wire(motion, WIRE_DECIMALS, flat_pose=True)})
     status["result"]["text"]
 """
 
@@ -32,7 +32,7 @@ class Client:
 
     def request(self, method: str, path: str, body: Any = None) -> dict:
         """One call; the decoded JSON answer, or ApiFailure with the server's error code."""
-        data = None if body is None else json.dumps(body, allow_nan=False).encode()
+        data = None if body is None else json.dumps(body, allow_nan=False, separators=(",", ":")).encode()
         return json.loads(self.request_bytes(method, path, data))
 
     def request_bytes(self, method: str, path: str, data: bytes | None = None) -> bytes:

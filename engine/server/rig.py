@@ -20,6 +20,7 @@ from typing import Iterable
 import numpy as np
 
 from ..errors import MotionFormatError
+from ..io.wire import WIRE_DECIMALS, wire_list
 from ..motion import HandMotion
 from ..retarget import BoneMap, Rig, calibrate, detect_bone_map, mano_to_rig, rig_to_mano
 from ..skeleton import SIDES
@@ -70,7 +71,7 @@ class RigInput:
     def keys(self, motion: HandMotion) -> dict[str, list]:
         """{bone: (T, 4) local quaternions (w, x, y, z)} as lists, for the hands of `require`."""
         solve = BoneMap({s: dict(self.bone_map.bones[s]) for s in self.sides}, self.bone_map.preset)
-        return {name: q.tolist() for name, q in mano_to_rig(motion, self.rig, solve, self.wrist).items()}
+        return {name: wire_list(q, WIRE_DECIMALS) for name, q in mano_to_rig(motion, self.rig, solve, self.wrist).items()}
 
     def result(self, motions: list[HandMotion]) -> dict:
         """The result fields a rig adds: `bones` per motion, the keyed bones' rotation modes, the bone map."""

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import HandMotionError, MotionFormatError
-from ..io.wire import motion_from_wire, motion_to_wire
+from ..io.wire import WIRE_DECIMALS, motion_from_wire, motion_to_wire
 from ..motion import HandMotion
 from .config import COMPONENTS, Limits, ServerConfig
 from .jobs import ApiError, Job, JobContext
@@ -179,7 +179,7 @@ def json_ready(value: Any) -> Any:
 
 
 def _wire_motions(motions: list[HandMotion]) -> list[dict]:
-    return [motion_to_wire(m) for m in motions]
+    return [motion_to_wire(m, WIRE_DECIMALS) for m in motions]
 
 
 # --- generate -----------------------------------------------------------------------------------
@@ -339,7 +339,7 @@ def _run_inbetween(job: InbetweenInput, ctx: JobContext, models: Models) -> dict
         out = inbetween(job.keys, req.n_frames, req.fps, _text(req),
                         diffusion=_diffusion(req), weights=models.dirs["inbetween"], device=ctx.device,
                         hands=tuple(req.hands) if req.hands else None, progress=ctx.steps("denoising", 0.1, 0.95))
-    return with_rig({"motion": motion_to_wire(out)}, job.rig, [out], ctx)
+    return with_rig({"motion": motion_to_wire(out, WIRE_DECIMALS)}, job.rig, [out], ctx)
 
 
 @dataclass
@@ -371,7 +371,7 @@ def _run_react(job: ReactInput, ctx: JobContext, models: Models) -> dict:
     with ctx.compute("denoising", 0.1):
         out = react(job.motion, req.given, _text(req), diffusion=_diffusion(req),
                     weights=models.dirs["inbetween"], device=ctx.device, progress=ctx.steps("denoising", 0.1, 0.95))
-    return with_rig({"motion": motion_to_wire(out)}, job.rig, [out], ctx)
+    return with_rig({"motion": motion_to_wire(out, WIRE_DECIMALS)}, job.rig, [out], ctx)
 
 
 # --- refine -------------------------------------------------------------------------------------
@@ -421,7 +421,7 @@ def _run_refine(job: RefineInput, ctx: JobContext, models: Models) -> dict:
         done = refine(job.motion, req.strength, seed=req.seed, steps=req.steps, dilate=req.dilate,
                       weights=models.dirs["inbetween"], device=ctx.device,
                       progress=_attempts_progress(ctx, attempts, 0.1, 0.95))
-    result = {"motion": motion_to_wire(done.motion), "report": json_ready(done.report())}
+    result = {"motion": motion_to_wire(done.motion, WIRE_DECIMALS), "report": json_ready(done.report())}
     return with_rig(result, job.rig, [done.motion], ctx)
 
 
