@@ -188,6 +188,7 @@ def _check_seconds(seconds: float, fps: float) -> None:
 def _run_lm(task: str, sampling: Sampling, steps: int, weights, tokenizer_weights, device: str,
             codes: np.ndarray | None = None, forced: np.ndarray | None = None, **fields) -> tuple[np.ndarray, HandTokenizer]:
     """(samples, steps, slots) motion codes for one prompt of `task`, and the tokenizer they belong to."""
+    from .models.lm import prompt_condition
     from .models.lm_decode import decode_motion
     from .models.prompts import encode_prompt
 
@@ -197,9 +198,10 @@ def _run_lm(task: str, sampling: Sampling, steps: int, weights, tokenizer_weight
     _check_lm_matches(cfg, tok)
     prompt = encode_prompt(cfg.tokenizer(), cfg.vocab(), task, codes=codes, max_text_tokens=cfg.max_text_tokens,
                            **fields)
+    cond = prompt_condition(model, fields.get("text"))
     with lm_autocast(model):
         grids = decode_motion(model, cfg.vocab(), prompt, steps, sampling.samples, sampling.seed,
-                              sampling.temperature, sampling.top_k, sampling.top_p, forced)
+                              sampling.temperature, sampling.top_k, sampling.top_p, forced, cond)
     return grids, tok
 
 
@@ -286,6 +288,7 @@ def caption_lm(motion: HandMotion, kind: str = "script", weights: str | Path | N
                tokenizer_weights: str | Path | None = None, device: str = "auto", max_tokens: int = 96) -> str:
     """A caption of `kind` (script: the actions; semantic; interaction; articulation) written by the LM
     (greedy, without repeated trigrams)."""
+    from .models.lm import prompt_condition
     from .models.lm_decode import decode_text
     from .models.prompts import FOCUS, encode_prompt
 
@@ -299,7 +302,7 @@ def caption_lm(motion: HandMotion, kind: str = "script", weights: str | Path | N
     prompt = encode_prompt(text_tok, vocab, "m2t", codes=codes, focus=FOCUS[kind], max_text_tokens=cfg.max_text_tokens)
     end = text_tok.sep_token_id if text_tok.sep_token_id is not None else text_tok.eos_token_id
     with lm_autocast(model):
-        ids = decode_text(model, prompt, vocab.text_size, end, max_tokens)
+        ids = decode_text(model, prompt, vocab.text_size, end, max_tokens, cond=prompt_condition(model, None))
     return text_tok.decode(ids, skip_special_tokens=True).strip()
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from engine.errors import HandMotionError
-from engine.models.lm import LMConfig, MotionVocab, build_lm, load_lm, save_lm
+from engine.models.lm import COND_DIM, LMConfig, MotionVocab, build_lm, load_lm, save_lm
 from engine.models.prompts import encode_prompt, prompt_text
 from engine.models.text import text_tokenizer
 
@@ -139,6 +139,31 @@ def test_every_task_builds_shifted_targets_in_its_vocabulary(sampler, task):
     if task == "complete":
         assert (b["input_ids"] == v.masked).any()
     assert (b["attention_mask"] == (b["input_ids"] != 0)).all()
+
+
+def test_text_condition_embeds_t2m_captions_and_zeros_elsewhere(sampler):
+    from engine.models.text import sentence_embeddings
+    from engine.train.lm import TaskSampler
+
+    cond = TaskSampler(sampler.tokens, {int(i): c for i, c in zip(sampler.tokens.ids, sampler.captions)},
+                       dataclasses.replace(sampler.cfg, text_cond="minilm"), 30.0, 4, {"t2m": 1.0}, seed=3)
+    b = cond.sample(3, "t2m")
+    texts = [text for _, _, text in (cond.example("t2m", 0),)]
+    assert b["text_emb"].shape == (3, COND_DIM) and (b["text_emb"].norm(dim=1) > 0.99).all()
+    assert np.allclose(cond.embeddings(texts).numpy(), sentence_embeddings(texts), atol=1e-5)
+    assert set(cond.embedded) >= set(texts)  # computed once, then looked up
+    assert (cond.sample(2, "m2t")["text_emb"] == 0).all() and "text_emb" not in sampler.sample(2, "t2m")
+
+
+def test_a_new_text_condition_leaves_the_model_unchanged_until_trained():
+    from engine.models.lm import attach_text_cond, text_condition
+
+    torch.manual_seed(0)
+    model = build_lm(TINY).eval()
+    cfg = dataclasses.replace(TINY, text_cond="minilm")
+    attach_text_cond(model, cfg)
+    cond = text_condition(model, torch.randn(2, COND_DIM))
+    assert cond.shape == (2, TINY.d_model) and (cond == 0).all()
 
 
 def test_train_lm_command_runs_and_saves_loadable_weights(corpus, tmp_path, capsys):
@@ -320,7 +345,7 @@ def test_train_lm_phases_chain_with_init_from(corpus, tmp_path, capsys):
     tiny = ("batch=2", "d_model=32", "layers=1", "heads=2", "d_ff=64", "threads=1", "--no-progress")
     pre = tmp_path / "pre"
     assert run_cli(capsys, "-q", "train", "lm", f"data={corpus}", f"out={pre}", "steps=2", "eval_every=2",
-                   "mix=continue=0.5,complete=0.5", *tiny)[0] == 0
+                   "mix=continue=0.5,complete=0.5", "text_cond=none", *tiny)[0] == 0
     inst = tmp_path / "inst"
     code, _, _ = run_cli(capsys, "-q", "train", "lm", f"data={corpus}", f"out={inst}", "steps=1", "eval_every=1",
                          f"init_from={pre}", "d_model=64", "batch=2", "threads=1", "--no-progress")
@@ -328,6 +353,7 @@ def test_train_lm_phases_chain_with_init_from(corpus, tmp_path, capsys):
     first, _ = load_lm(pre)
     second, cfg = load_lm(inst)
     assert cfg.d_model == 32  # the earlier run's model config wins over d_model=64
+    assert cfg.text_cond == "minilm" and hasattr(second, "text_cond")  # the new phase added the text condition
     assert not torch.equal(first.shared.weight, second.shared.weight)  # and it trained on
     code, _, err = run_cli(capsys, "train", "lm", f"data={corpus}", f"out={tmp_path / 'x'}", f"init_from={pre}",
                            f"base_model={pre}", *tiny)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from engine.errors import HandMotionError
-from engine.models.lm import LMConfig, build_lm
+from engine.models.lm import COND_DIM, LMConfig, build_lm, text_condition
 from engine.models.lm_decode import CachedState, T5State, decode_motion, decode_text, sample
 from engine.models.prompts import encode_prompt
 from engine.models.text import text_tokenizer
@@ -42,6 +42,26 @@ def test_incremental_t5_logits_match_the_full_forward_pass(state_cls):
             assert torch.allclose(state.logits(lo, hi)[0], full[t, lo:hi], atol=1e-4)
         with pytest.raises(HandMotionError, match="past"):
             state.feed(torch.tensor([v.bom]))
+
+
+@pytest.mark.parametrize("state_cls", [T5State, CachedState])
+def test_text_condition_is_added_to_every_decoder_input(state_cls):
+    """A model with a text condition: the incremental states equal the full forward pass with the condition
+    added to the decoder's input embeddings, and the condition changes the logits."""
+    model = build_lm(dataclasses.replace(TINY, text_cond="minilm")).eval()
+    torch.nn.init.normal_(model.text_cond.weight, std=0.5)  # as if trained (it starts at zero)
+    v, prompt = TINY.vocab(), prompt_ids()
+    seq = np.r_[0, v.bom, v.to_ids(np.arange(8).reshape(2, 4) % 8)]
+    cond = text_condition(model, torch.randn(1, COND_DIM, generator=torch.Generator().manual_seed(1)))
+    with torch.no_grad():
+        emb = model.get_decoder().get_input_embeddings()(torch.as_tensor(seq[None])) + cond[:, None]
+        full = model(input_ids=torch.as_tensor(prompt[None]), decoder_inputs_embeds=emb).logits[0]
+        plain = model(input_ids=torch.as_tensor(prompt[None]), decoder_input_ids=torch.as_tensor(seq[None])).logits[0]
+        assert not torch.allclose(full, plain, atol=1e-3)
+        state = state_cls(model, torch.as_tensor(prompt), 1, len(seq), cond)
+        for t, i in enumerate(seq):
+            state.feed(torch.tensor([i]))
+            assert torch.allclose(state.logits(0, v.size)[0], full[t], atol=1e-4)
 
 
 def test_cached_state_matches_a_decoder_only_model():

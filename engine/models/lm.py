@@ -13,6 +13,13 @@ Slots per latent step are the tokenizer's [L-traj, L-pose, R-traj, R-pose]; a mo
 
 Decoding (engine/models/lm_decode.py) emits exactly that shape: at each position only the ids of the
 slot due there (or one forced id, for known tokens).
+
+Text condition (`LMConfig.text_cond`): with "minilm", the prompt's free text (a t2m caption) is also read
+by the frozen all-MiniLM-L6-v2 sentence encoder, and its embedding (384,), projected to the model width,
+is added to every decoder input embedding; tasks without free text add the projection of a zero vector.
+The decoder then sees the prompt's meaning at every step without first having to learn cross-attention
+to a text encoder trained from scratch. The projection (`model.text_cond`) starts at zero, so a model
+trained without it can continue with it unchanged.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn as nn
 
 from ..errors import HandMotionError
 from .weights import default_dir, load_weights, save_weights
@@ -93,6 +101,8 @@ class MotionVocab:
 
 
 ARCHS = ("t5", "decoder")
+TEXT_CONDS = ("none", "minilm")
+COND_DIM = 384  # all-MiniLM-L6-v2 sentence embeddings
 
 
 @dataclass
@@ -107,10 +117,13 @@ class LMConfig:
     slots: int = 4
     codes: int = 512
     max_text_tokens: int = 128
+    text_cond: str = "none"  # "minilm": the prompt's sentence embedding added to every decoder input
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
             raise HandMotionError(f"arch must be one of {', '.join(ARCHS)}, not {self.arch!r}")
+        if self.text_cond not in TEXT_CONDS:
+            raise HandMotionError(f"text_cond must be one of {', '.join(TEXT_CONDS)}, not {self.text_cond!r}")
 
     @property
     def decoder_only(self) -> bool:
@@ -131,6 +144,38 @@ def _model_classes(arch: str):
     return (T5Config, T5ForConditionalGeneration) if arch == "t5" else (LlamaConfig, LlamaForCausalLM)
 
 
+def attach_text_cond(model, cfg: LMConfig) -> None:
+    """Give `model` the projection of prompt sentence embeddings, `model.text_cond` (384 -> width), zero at
+    first (the model's outputs are unchanged until it is trained); nothing for `text_cond="none"`."""
+    if cfg.text_cond == "none" or hasattr(model, "text_cond"):
+        return
+    width = model.config.d_model if model.config.is_encoder_decoder else model.config.hidden_size
+    proj = nn.Linear(COND_DIM, width)
+    nn.init.zeros_(proj.weight)
+    nn.init.zeros_(proj.bias)
+    model.text_cond = proj.to(next(model.parameters()).device)
+
+
+def text_condition(model, embeddings: torch.Tensor | None) -> torch.Tensor | None:
+    """(B, width) to add to the decoder's input embeddings, from sentence embeddings (B, 384) (zeros where a
+    prompt has no free text); None for a model without a text condition."""
+    proj = getattr(model, "text_cond", None)
+    if proj is None or embeddings is None:
+        return None
+    return proj(embeddings.to(proj.weight))
+
+
+def prompt_condition(model, text: str | None) -> torch.Tensor | None:
+    """(1, width) text condition of one prompt's free text (None or "": none), or None for a model without one."""
+    if getattr(model, "text_cond", None) is None:
+        return None
+    from .text import sentence_embeddings
+
+    emb = sentence_embeddings([text]) if text else np.zeros((1, COND_DIM), np.float32)
+    with torch.no_grad():
+        return text_condition(model, torch.from_numpy(emb))
+
+
 def build_lm(cfg: LMConfig, base_model: str | Path | None = None):
     """The model over `cfg.vocab()`: a small fresh one from `cfg`, or a local checkpoint of the same
     architecture (`base_model`, safetensors) with its embeddings resized for the specials and motion ids."""
@@ -143,6 +188,7 @@ def build_lm(cfg: LMConfig, base_model: str | Path | None = None):
             raise HandMotionError(f"{base_model}: not a local {cfg.arch} checkpoint with safetensors weights ({exc})"
                                   ) from None
         model.resize_token_embeddings(vocab.size)
+        attach_text_cond(model, cfg)
         return model
     if cfg.decoder_only:
         config = config_cls(vocab_size=vocab.size, hidden_size=cfg.d_model, intermediate_size=cfg.d_ff,
@@ -154,7 +200,9 @@ def build_lm(cfg: LMConfig, base_model: str | Path | None = None):
                             num_layers=cfg.layers, num_decoder_layers=cfg.layers, num_heads=cfg.heads,
                             dropout_rate=cfg.dropout, feed_forward_proj="gated-gelu", tie_word_embeddings=True,
                             pad_token_id=0, eos_token_id=vocab.eom, decoder_start_token_id=0)
-    return model_cls(config)
+    model = model_cls(config)
+    attach_text_cond(model, cfg)
+    return model
 
 
 def save_lm(model, cfg: LMConfig, directory: str | Path, meta: dict | None = None) -> None:
@@ -180,6 +228,7 @@ def load_lm(directory: str | Path | None = None, device: str | torch.device = "c
     cfg = LMConfig(**{k: v for k, v in config.items() if k in names})
     config_cls, model_cls = _model_classes(cfg.arch)
     model = model_cls(config_cls.from_dict(hf))
+    attach_text_cond(model, cfg)
     missing, unexpected = model.load_state_dict(state, strict=False)
     tied = {"lm_head.weight", "encoder.embed_tokens.weight", "decoder.embed_tokens.weight", "model.embed_tokens.weight"}
     if unexpected or [k for k in missing if k not in tied]:

@@ -24,11 +24,13 @@ _MAX_SCALE = float(torch.finfo(torch.float32).max)  # 1 / temperature beyond thi
 
 
 class T5State:
-    """Incremental T5 decoding of `batch` sequences for one prompt (encoder ids (L,)), up to `capacity` ids."""
+    """Incremental T5 decoding of `batch` sequences for one prompt (encoder ids (L,)), up to `capacity` ids;
+    `cond` (1, d), the prompt's text condition, is added to every decoder input embedding."""
 
-    def __init__(self, model, prompt: torch.Tensor, batch: int, capacity: int):
+    def __init__(self, model, prompt: torch.Tensor, batch: int, capacity: int, cond: torch.Tensor | None = None):
         cfg = model.config
         self.model, self.capacity, self.length = model, capacity, 0
+        self.cond = None if cond is None else cond[:, None]  # (1, 1, d)
         self.heads, self.d_kv = cfg.num_heads, cfg.d_kv
         self.eps = cfg.layer_norm_epsilon
         self.scale = cfg.d_model ** -0.5 if getattr(cfg, "scale_decoder_outputs", cfg.tie_word_embeddings) else 1.0
@@ -64,6 +66,8 @@ class T5State:
         if t >= self.capacity:
             raise HandMotionError(f"decoding past the {self.capacity} positions it was sized for")
         x = self.embed[ids][:, None]  # (B, 1, d)
+        if self.cond is not None:
+            x = x + self.cond.to(x.dtype)
         for i, block in enumerate(self.blocks):
             att = block.layer[0].SelfAttention
             h = self._norm(x, block.layer[0].layer_norm.weight)
@@ -96,10 +100,11 @@ class CachedState:
     """Incremental decoding through a model's own forward pass and key/value cache (any architecture).
     Encoder-decoder models get the prompt in the encoder; decoder-only models get it as the prefix."""
 
-    def __init__(self, model, prompt: torch.Tensor, batch: int, capacity: int):
+    def __init__(self, model, prompt: torch.Tensor, batch: int, capacity: int, cond: torch.Tensor | None = None):
         self.model, self.capacity, self.length = model, capacity, 0
         self.past, self.last = None, None
         self.encoder_out = None
+        self.cond = None if cond is None else cond[:, None]  # (1, 1, d), added to every decoder input
         prompt = prompt[None].expand(batch, -1)
         if model.config.is_encoder_decoder:
             self.encoder_out = model.get_encoder()(input_ids=prompt, attention_mask=torch.ones_like(prompt))
@@ -107,8 +112,16 @@ class CachedState:
             self._run(prompt)
 
     def _run(self, ids: torch.Tensor) -> None:
-        kwargs = {"encoder_outputs": self.encoder_out, "decoder_input_ids": ids} if self.encoder_out is not None \
-            else {"input_ids": ids}
+        dec = "decoder_input" if self.encoder_out is not None else "input"
+        if self.cond is None:
+            kwargs = {f"{dec}_ids": ids}
+        else:
+            embed = self.model.get_decoder().get_input_embeddings() if self.encoder_out is not None \
+                else self.model.get_input_embeddings()
+            x = embed(ids)
+            kwargs = {f"{dec}s_embeds": x + self.cond.to(x.dtype)}
+        if self.encoder_out is not None:
+            kwargs["encoder_outputs"] = self.encoder_out
         out = self.model(**kwargs, past_key_values=self.past, use_cache=True)
         self.past, self.last = out.past_key_values, out.logits[:, -1]
 
@@ -122,15 +135,16 @@ class CachedState:
         return self.last[:, lo:hi]
 
 
-def decoder_state(model, prompt: np.ndarray, batch: int, capacity: int):
-    """The fastest decoder state for `model` (T5State for T5 models) holding the prompt (L,) ids; a
-    T5 decoder has already been fed its start id."""
+def decoder_state(model, prompt: np.ndarray, batch: int, capacity: int, cond: torch.Tensor | None = None):
+    """The fastest decoder state for `model` (T5State for T5 models) holding the prompt (L,) ids and its
+    text condition `cond` (1, d) (see `engine.models.lm.text_condition`); a T5 decoder has already been fed
+    its start id."""
     device = next(model.parameters()).device
     ids = torch.as_tensor(np.asarray(prompt, dtype=np.int64), device=device)
     if getattr(model.config, "model_type", "") == "t5" and model.config.is_gated_act:
-        state = T5State(model, ids, batch, capacity + 1)
+        state = T5State(model, ids, batch, capacity + 1, cond)
     else:
-        state = CachedState(model, ids, batch, capacity + 1)
+        state = CachedState(model, ids, batch, capacity + 1, cond)
     if model.config.is_encoder_decoder:
         state.feed(torch.full((batch,), model.config.decoder_start_token_id, device=device))
     return state
@@ -169,10 +183,10 @@ def check_sampling(temperature: float, top_k: int, top_p: float) -> None:
 @torch.no_grad()
 def decode_motion(model, vocab: MotionVocab, prompt: np.ndarray, steps: int, samples: int = 1, seed: int = 0,
                   temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                  forced: np.ndarray | None = None) -> np.ndarray:
+                  forced: np.ndarray | None = None, cond: torch.Tensor | None = None) -> np.ndarray:
     """`samples` motion grids of exactly `steps` latent steps: <motion>, then each position sampled
-    from its own slot's codes only (or the forced code, where `forced` (steps, slots) is >= 0).
-    Returns (samples, steps, slots) codes."""
+    from its own slot's codes only (or the forced code, where `forced` (steps, slots) is >= 0); `cond`
+    (1, d) is the prompt's text condition, if the model has one. Returns (samples, steps, slots) codes."""
     check_sampling(temperature, top_k, top_p)
     if steps < 1:
         raise HandMotionError("a motion needs at least one latent step")
@@ -180,7 +194,7 @@ def decode_motion(model, vocab: MotionVocab, prompt: np.ndarray, steps: int, sam
         raise HandMotionError(f"forced codes must be ({steps}, {vocab.slots}), got {np.shape(forced)}")
     batch = samples if temperature > 0 else 1
     n = steps * vocab.slots
-    state = decoder_state(model, prompt, batch, n + 2)
+    state = decoder_state(model, prompt, batch, n + 2, cond)
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(int(seed))
     codes = torch.zeros(batch, n, dtype=torch.long, device=device)
@@ -200,11 +214,12 @@ def decode_motion(model, vocab: MotionVocab, prompt: np.ndarray, steps: int, sam
 
 @torch.no_grad()
 def decode_text(model, prompt: np.ndarray, text_size: int, end_id: int, max_tokens: int = 96,
-                no_repeat_ngram: int = 3, repetition_penalty: float = 1.2) -> list[int]:
+                no_repeat_ngram: int = 3, repetition_penalty: float = 1.2, cond: torch.Tensor | None = None
+                ) -> list[int]:
     """Greedy text ids (without the end id) over the text vocabulary [0, text_size). A repeated
     `no_repeat_ngram`-gram is never emitted and ids already written are penalised (CTRL-style), so a
     small model does not loop on one phrase."""
-    state = decoder_state(model, prompt, 1, max_tokens + 1)
+    state = decoder_state(model, prompt, 1, max_tokens + 1, cond)
     out: list[int] = []
     for _ in range(max_tokens):
         logits = state.logits(0, text_size)[0].clone()

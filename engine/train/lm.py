@@ -6,6 +6,8 @@ Each step draws one task (by `mix`) and `batch` training clips, and builds (enco
 - complete: "Given the <side> hand, generate the <other> hand:" <motion> grid with the other hand
   masked </motion> -> the whole grid (at inference the given hand's codes are forced)
 - continue: "Continue this hand motion for S more seconds:" <motion> first part </motion> -> the rest
+With `text_cond=minilm` each t2m caption's MiniLM sentence embedding also goes in (`text_emb`, zeros for
+the other tasks) and is added to every decoder input (see engine/models/lm.py).
 The loss is cross-entropy over the target's own part of the vocabulary (motion targets: specials and
 motion ids; text targets: text ids), which is what constrained decoding samples from at inference;
 with `w_geo` > 0, plus CLUTCH's geometric refinement on motion targets (`geometric_loss`).
@@ -18,7 +20,7 @@ CLUTCH's three phases are three runs chained with `init_from`: motion-only pretr
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +32,17 @@ from ..errors import HandMotionError
 from ..eval.protocol import CAPTION_KINDS
 from ..features import HAND_DIM
 from ..models.kinematics import right_hand_joints
-from ..models.lm import SPECIALS, LMConfig, MotionVocab, build_lm, load_lm, save_lm
+from ..models.lm import (
+    COND_DIM,
+    SPECIALS,
+    LMConfig,
+    MotionVocab,
+    attach_text_cond,
+    build_lm,
+    load_lm,
+    save_lm,
+    text_condition,
+)
 from ..models.prompts import FOCUS, TASKS, encode_prompt
 from ..models.tokenizer import MIRROR, HandTokenizer, load_tokenizer
 from .config import TrainRun, training_meta
@@ -56,6 +68,7 @@ class TrainLMConfig(TrainRun):
     dropout: float = 0.1
     text_vocab: str = "minilm"
     max_text_tokens: int = 128
+    text_cond: str = "minilm"  # the caption's sentence embedding added to every decoder input ("none": off)
     # training
     steps: int = 2000
     batch: int = 16
@@ -98,7 +111,8 @@ def _pad(rows: list[np.ndarray], value: int) -> torch.Tensor:
 
 
 class TaskSampler:
-    """Batches of one task: {"input_ids", "attention_mask", "decoder_input_ids", "labels", "motion_target"}."""
+    """Batches of one task: {"input_ids", "attention_mask", "decoder_input_ids", "labels", "motion_target"},
+    and "text_emb" (B, 384) with a text condition: each t2m caption's sentence embedding, zeros otherwise."""
 
     def __init__(self, tokens: TokenSet, captions: dict[int, dict[str, list[str]]], lm_cfg: LMConfig, fps: float,
                  stride: int, mix: dict[str, float], seed: int):
@@ -108,39 +122,55 @@ class TaskSampler:
         self.step_seconds = stride / fps
         self.tasks, self.weights = list(mix), np.array(list(mix.values()))
         self.rng = np.random.default_rng(seed)
+        self.embedded: dict[str, np.ndarray] = {}  # caption -> sentence embedding, computed once
+
+    def embeddings(self, texts: list[str]) -> torch.Tensor:
+        """(B, 384) sentence embeddings of `texts` ("" -> zeros)."""
+        from ..models.text import sentence_embeddings
+
+        new = sorted({t for t in texts if t and t not in self.embedded})
+        if new:
+            self.embedded.update(zip(new, sentence_embeddings(new)))
+        zero = np.zeros(COND_DIM, np.float32)
+        return torch.from_numpy(np.stack([self.embedded[t] if t else zero for t in texts]))
 
     def caption(self, caps: dict[str, list[str]], kind: str | None = None) -> tuple[str, str]:
         kinds = [k for k in CAPTION_KINDS if caps.get(k)]
         kind = kind if kind in kinds else kinds[self.rng.integers(len(kinds))]
         return kind, caps[kind][self.rng.integers(len(caps[kind]))]
 
-    def example(self, task: str, i: int) -> tuple[np.ndarray, np.ndarray]:
+    def example(self, task: str, i: int) -> tuple[np.ndarray, np.ndarray, str]:
+        """(encoder ids, target ids, the prompt's free text or "")."""
         grid, v, tok, n = self.tokens.grid(i), self.vocab, self.tokenizer, self.cfg.max_text_tokens
         if task == "t2m":
             _, text = self.caption(self.captions[i])
             enc = encode_prompt(tok, v, "t2m", seconds=len(grid) * self.step_seconds, text=text, max_text_tokens=n)
-            return enc, v.motion_sequence(grid)
+            return enc, v.motion_sequence(grid), text
         if task == "m2t":
             kind, text = self.caption(self.captions[i])
             enc = encode_prompt(tok, v, "m2t", codes=grid, focus=FOCUS[kind], max_text_tokens=n)
             target = tok(text, truncation=True, max_length=n)["input_ids"][1:]  # drop [CLS], keep [SEP]
-            return enc, np.asarray(target, dtype=np.int64)
+            return enc, np.asarray(target, dtype=np.int64), ""
         if task == "complete":
             side = ("left", "right")[self.rng.integers(2)]
-            return encode_prompt(tok, v, "complete", codes=grid, given=side, max_text_tokens=n), v.motion_sequence(grid)
+            enc = encode_prompt(tok, v, "complete", codes=grid, given=side, max_text_tokens=n)
+            return enc, v.motion_sequence(grid), ""
         k = int(self.rng.integers(1, len(grid))) if len(grid) > 1 else 1
         rest = grid[k:] if len(grid) > 1 else grid
         enc = encode_prompt(tok, v, "continue", codes=grid[:k], seconds=len(rest) * self.step_seconds, max_text_tokens=n)
-        return enc, v.motion_sequence(rest)
+        return enc, v.motion_sequence(rest), ""
 
     def sample(self, batch: int, task: str | None = None) -> dict[str, torch.Tensor]:
         task = task or self.tasks[self.rng.choice(len(self.tasks), p=self.weights)]
-        pairs = [self.example(task, int(i)) for i in self.rng.choice(len(self.tokens), size=batch)]
-        enc = _pad([e for e, _ in pairs], 0)
-        labels = _pad([t for _, t in pairs], -100)
-        dec = torch.cat([torch.zeros(len(pairs), 1, dtype=torch.long), labels[:, :-1].clamp_min(0)], 1)
-        return {"input_ids": enc, "attention_mask": (enc != 0).long(), "decoder_input_ids": dec, "labels": labels,
-                "motion_target": torch.tensor(task != "m2t")}
+        examples = [self.example(task, int(i)) for i in self.rng.choice(len(self.tokens), size=batch)]
+        enc = _pad([e for e, _, _ in examples], 0)
+        labels = _pad([t for _, t, _ in examples], -100)
+        dec = torch.cat([torch.zeros(len(examples), 1, dtype=torch.long), labels[:, :-1].clamp_min(0)], 1)
+        out = {"input_ids": enc, "attention_mask": (enc != 0).long(), "decoder_input_ids": dec, "labels": labels,
+               "motion_target": torch.tensor(task != "m2t")}
+        if self.cfg.text_cond != "none":
+            out["text_emb"] = self.embeddings([text for _, _, text in examples])
+        return out
 
 
 def geometric_loss(tokenizer: HandTokenizer, vocab: MotionVocab, logits: torch.Tensor, labels: torch.Tensor,
@@ -211,11 +241,17 @@ class LMTrainer(nn.Module):
         the model reads back are corrupted with probability `corrupt` (the targets never are)."""
         lm = self.lm
         rate = self.corrupt if self.training else 0.0
+        cond = text_condition(lm, batch.get("text_emb"))  # (B, d) or None
+
+        def inputs(ids: torch.Tensor, embed: nn.Module) -> dict[str, torch.Tensor]:
+            ids = corrupt_motion_ids(ids, self.vocab, rate)
+            return {"input_ids": ids} if cond is None else {"inputs_embeds": embed(ids) + cond[:, None]}
+
         if lm.config.is_encoder_decoder:
             enc = lm.get_encoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-            dec = lm.get_decoder()(input_ids=corrupt_motion_ids(batch["decoder_input_ids"], self.vocab, rate),
-                                   encoder_hidden_states=enc,
-                                   encoder_attention_mask=batch["attention_mask"]).last_hidden_state
+            decoder = lm.get_decoder()
+            dec = decoder(**inputs(batch["decoder_input_ids"], decoder.get_input_embeddings()),
+                          encoder_hidden_states=enc, encoder_attention_mask=batch["attention_mask"]).last_hidden_state
             if getattr(lm.config, "scale_decoder_outputs", lm.config.tie_word_embeddings):
                 dec = dec * (lm.config.d_model ** -0.5)
             return dec
@@ -228,8 +264,7 @@ class LMTrainer(nn.Module):
         for i in range(len(labels)):
             p, t = int(prompt_len[i]), int(target_len[i])
             seq[i, :p], seq[i, p:p + t] = batch["input_ids"][i, :p], labels[i, :t]
-        hidden = lm.model(input_ids=corrupt_motion_ids(seq, self.vocab, rate), attention_mask=(seq != 0).long()
-                          ).last_hidden_state
+        hidden = lm.model(**inputs(seq, lm.get_input_embeddings()), attention_mask=(seq != 0).long()).last_hidden_state
         idx = (prompt_len[:, None] - 1 + torch.arange(labels.shape[1], device=labels.device)[None]).clamp(
             max=seq.shape[1] - 1)
         return hidden.gather(1, idx[..., None].expand(-1, -1, hidden.shape[-1]))
@@ -266,7 +301,7 @@ def validation_scores(model: LMTrainer, batches: dict[str, dict[str, torch.Tenso
         loss, acc = model({k: v.to(device) for k, v in batch.items()})
         out[f"{task}_loss"], out[f"{task}_acc"] = float(loss), float(acc)
         if task == "t2m":
-            moved = {k: v.roll(1, 0) if k in ("input_ids", "attention_mask") else v for k, v in batch.items()}
+            moved = {k: v.roll(1, 0) if k in ("input_ids", "attention_mask", "text_emb") else v for k, v in batch.items()}
             out["t2m_text_gain"] = float(model({k: v.to(device) for k, v in moved.items()})[0]) - float(loss)
     return out
 
@@ -281,6 +316,10 @@ def _initial_model(cfg: TrainLMConfig, slots: int, codes: int):
     lm, lm_cfg = load_lm(cfg.init_from)
     if (lm_cfg.slots, lm_cfg.codes) != (slots, codes):
         raise HandMotionError(f"{cfg.init_from} speaks another tokenizer's codes")
+    if lm_cfg.text_cond == "none" and cfg.text_cond != "none":  # a new phase may add the text condition
+        lm_cfg = replace(lm_cfg, text_cond=cfg.text_cond)
+        attach_text_cond(lm, lm_cfg)
+        log.info("adding the %s text condition to %s", cfg.text_cond, cfg.init_from)
     log.info("continuing from %s", cfg.init_from)
     return lm.train(), lm_cfg
 
