@@ -103,6 +103,7 @@ class MotionVocab:
 ARCHS = ("t5", "decoder")
 TEXT_CONDS = ("none", "minilm")
 COND_DIM = 384  # all-MiniLM-L6-v2 sentence embeddings
+COND_SCALE = COND_DIM ** 0.5  # unit-norm embeddings -> components of about unit size, like the token vectors'
 
 
 @dataclass
@@ -162,7 +163,7 @@ def text_condition(model, embeddings: torch.Tensor | None) -> torch.Tensor | Non
     proj = getattr(model, "text_cond", None)
     if proj is None or embeddings is None:
         return None
-    return proj(embeddings.to(proj.weight))
+    return proj(embeddings.to(proj.weight) * COND_SCALE)
 
 
 def prompt_condition(model, text: str | None) -> torch.Tensor | None:
