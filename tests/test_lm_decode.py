@@ -64,6 +64,22 @@ def test_text_condition_is_added_to_every_decoder_input(state_cls):
             assert torch.allclose(state.logits(0, v.size)[0], full[t], atol=1e-4)
 
 
+def test_text_condition_in_a_decoder_only_model_covers_prompt_and_continuation():
+    model = build_lm(dataclasses.replace(TINY, arch="decoder", text_cond="minilm")).eval()
+    torch.nn.init.normal_(model.text_cond.weight, std=0.5)
+    v, prompt = TINY.vocab(), prompt_ids()
+    seq = np.r_[v.bom, v.to_ids(np.arange(8).reshape(2, 4) % 8)]
+    cond = text_condition(model, torch.randn(1, COND_DIM, generator=torch.Generator().manual_seed(1)))
+    with torch.no_grad():
+        emb = model.get_input_embeddings()(torch.as_tensor(np.r_[prompt, seq][None])) + cond[:, None]
+        full = model(inputs_embeds=emb).logits[0, len(prompt) - 1:]
+        state = CachedState(model, torch.as_tensor(prompt), 1, len(seq), cond)
+        assert torch.allclose(state.logits(0, v.size)[0], full[0], atol=1e-4)
+        for t, i in enumerate(seq):
+            state.feed(torch.tensor([i]))
+            assert torch.allclose(state.logits(0, v.size)[0], full[t + 1], atol=1e-4)
+
+
 def test_cached_state_matches_a_decoder_only_model():
     model, v = tiny("decoder"), TINY.vocab()
     prompt = prompt_ids()

@@ -112,18 +112,19 @@ class CachedState:
             self._run(prompt)
 
     def _run(self, ids: torch.Tensor) -> None:
-        dec = "decoder_input" if self.encoder_out is not None else "input"
-        if self.cond is None:
-            kwargs = {f"{dec}_ids": ids}
+        if self.encoder_out is None:
+            kwargs = {"input_ids": ids} if self.cond is None else {"inputs_embeds": self._embed(ids)}
         else:
-            embed = self.model.get_decoder().get_input_embeddings() if self.encoder_out is not None \
-                else self.model.get_input_embeddings()
-            x = embed(ids)
-            kwargs = {f"{dec}s_embeds": x + self.cond.to(x.dtype)}
-        if self.encoder_out is not None:
-            kwargs["encoder_outputs"] = self.encoder_out
+            kwargs = {"encoder_outputs": self.encoder_out}
+            kwargs.update({"decoder_input_ids": ids} if self.cond is None else
+                          {"decoder_inputs_embeds": self._embed(ids)})
         out = self.model(**kwargs, past_key_values=self.past, use_cache=True)
         self.past, self.last = out.past_key_values, out.logits[:, -1]
+
+    def _embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """(B, L) ids -> their decoder input embeddings plus the text condition."""
+        x = self.model.get_decoder().get_input_embeddings()(ids)
+        return x + self.cond.to(x.dtype)
 
     def feed(self, ids: torch.Tensor) -> None:
         if self.length >= self.capacity:

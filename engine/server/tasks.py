@@ -178,8 +178,9 @@ def json_ready(value: Any) -> Any:
     return value
 
 
-def _wire_motions(motions: list[HandMotion]) -> list[dict]:
-    return [motion_to_wire(m, WIRE_DECIMALS) for m in motions]
+def _wire(motion: HandMotion) -> dict:
+    """A result's motion on the wire (numbers rounded to WIRE_DECIMALS)."""
+    return motion_to_wire(motion, WIRE_DECIMALS)
 
 
 # --- generate -----------------------------------------------------------------------------------
@@ -213,7 +214,7 @@ def _run_generate(job: GenerateInput, ctx: JobContext, models: Models) -> dict:
                            req.top_k, req.top_p, models.dirs["lm"], models.dirs["tokenizer"], ctx.device)
     if req.hands != "both":
         motions = [HandMotion(m.fps, **{req.hands: m.track(req.hands)}) for m in motions]
-    return with_rig({"motions": _wire_motions(motions)}, job.rig, motions, ctx, many=True)
+    return with_rig({"motions": [_wire(m) for m in motions]}, job.rig, motions, ctx, many=True)
 
 
 # --- caption ------------------------------------------------------------------------------------
@@ -339,7 +340,7 @@ def _run_inbetween(job: InbetweenInput, ctx: JobContext, models: Models) -> dict
         out = inbetween(job.keys, req.n_frames, req.fps, _text(req),
                         diffusion=_diffusion(req), weights=models.dirs["inbetween"], device=ctx.device,
                         hands=tuple(req.hands) if req.hands else None, progress=ctx.steps("denoising", 0.1, 0.95))
-    return with_rig({"motion": motion_to_wire(out, WIRE_DECIMALS)}, job.rig, [out], ctx)
+    return with_rig({"motion": _wire(out)}, job.rig, [out], ctx)
 
 
 @dataclass
@@ -371,7 +372,7 @@ def _run_react(job: ReactInput, ctx: JobContext, models: Models) -> dict:
     with ctx.compute("denoising", 0.1):
         out = react(job.motion, req.given, _text(req), diffusion=_diffusion(req),
                     weights=models.dirs["inbetween"], device=ctx.device, progress=ctx.steps("denoising", 0.1, 0.95))
-    return with_rig({"motion": motion_to_wire(out, WIRE_DECIMALS)}, job.rig, [out], ctx)
+    return with_rig({"motion": _wire(out)}, job.rig, [out], ctx)
 
 
 # --- refine -------------------------------------------------------------------------------------
@@ -421,7 +422,7 @@ def _run_refine(job: RefineInput, ctx: JobContext, models: Models) -> dict:
         done = refine(job.motion, req.strength, seed=req.seed, steps=req.steps, dilate=req.dilate,
                       weights=models.dirs["inbetween"], device=ctx.device,
                       progress=_attempts_progress(ctx, attempts, 0.1, 0.95))
-    result = {"motion": motion_to_wire(done.motion, WIRE_DECIMALS), "report": json_ready(done.report())}
+    result = {"motion": _wire(done.motion), "report": json_ready(done.report())}
     return with_rig(result, job.rig, [done.motion], ctx)
 
 
