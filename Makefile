@@ -7,7 +7,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
-DEMO_OUT ?= build/demo
+DEMO_OUT ?= demo
+DEMO_BLENDER := bpy50
 
 BPY_LOCK := requirements-bpy.lock
 BLENDERS := bpy42 bpy50
@@ -16,7 +17,7 @@ ADDON_ZIP := build/handmotion-$(ADDON_VERSION).zip
 ADDON_SRC := blender_manifest.toml $(wildcard handmotion_addon/*.py)
 BLENDER_EXT = .venv-$(1)/lib/python*/site-packages/bpy/*/scripts/addons_core/bl_pkg/cli/blender_ext.py
 
-.PHONY: install demo test test-engine test-addon addon clean
+.PHONY: install demo test test-engine test-addon addon bench-addon clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,8 +29,11 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
-demo: $(STAMP)
-	$(VENV)/bin/handmotion demo -o $(DEMO_OUT)
+# The product demo: headless Blender installs the extension, builds a Rigify rig, starts the engine and
+# generates, in-betweens and captions onto the rig; writes $(DEMO_OUT)/handmotion_demo.blend and a preview.
+demo: $(STAMP) $(ADDON_ZIP)
+	.venv-$(DEMO_BLENDER)/bin/python scripts/blender_demo.py --addon $(ADDON_ZIP) --engine $(VENV)/bin/handmotion \
+		--out $(DEMO_OUT)
 
 .venv-%/.installed: $(BPY_LOCK)
 	test -x .venv-$*/bin/python || $(PYTHON) -m venv .venv-$*
@@ -47,6 +51,10 @@ $(ADDON_ZIP): $(ADDON_SRC) pyproject.toml $(BLENDERS:%=.venv-%/.installed)
 	for v in $(BLENDERS); do .venv-$$v/bin/python $$(echo $(call BLENDER_EXT,$$v)) validate $@ || exit 1; done
 
 addon: $(ADDON_ZIP)
+
+# How long writing 10,000 keys takes on each supported Blender (recorded in docs/benchmarks.md).
+bench-addon: $(ADDON_ZIP)
+	for v in $(BLENDERS); do .venv-$$v/bin/python scripts/bench_keys.py --addon $(ADDON_ZIP) || exit 1; done
 
 test: test-engine test-addon
 

@@ -66,6 +66,26 @@ def test_lm_weights_round_trip(tmp_path):
         load_lm(tmp_path / "missing")
 
 
+def test_weights_installed_in_half_precision_load_as_float32(tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    from engine.models.weights import install_weights, list_weights
+
+    torch.manual_seed(0)
+    model = build_lm(TINY).eval()
+    save_lm(model, TINY, tmp_path / "run")
+    monkeypatch.setenv("HANDMOTION_WEIGHTS", str(tmp_path / "shipped"))
+    target = install_weights(tmp_path / "run", "lm", half=True)
+    stored = load_file(str(target / "model.safetensors"))
+    assert {v.dtype for v in stored.values()} == {torch.float16}
+    assert (target / "model.safetensors").stat().st_size < 0.6 * (tmp_path / "run" / "model.safetensors").stat().st_size
+    assert list_weights()["lm"]["ok"]
+    loaded, _ = load_lm()  # the default folder is the installed one
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    for name, p in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], p.half().float()), name
+
+
 def test_base_model_checkpoint_is_resized_for_motion_ids(tmp_path):
     from transformers import T5Config, T5ForConditionalGeneration
 

@@ -12,7 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.set_defaults(func=cmd_list)
     w = wsub.add_parser("install", help="copy a trained weights folder to weights/COMPONENT and record its sha256")
     w.add_argument("source", help="weights folder (a training run's out=)")
-    w.add_argument("component", choices=("tokenizer", "evaluator", "lm"), help="which default to replace")
+    w.add_argument("component", choices=("tokenizer", "evaluator", "lm", "inbetween"), help="which default to replace")
+    w.add_argument("--half", action="store_true", help="store float32 tensors as float16 (half the size)")
     w.set_defaults(func=cmd_install)
 
 
@@ -32,6 +33,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_install(args: argparse.Namespace) -> int:
     from ..models.weights import install_weights
 
-    target = install_weights(args.source, args.component)
-    print(f"installed {args.source} as {target}")
+    target = install_weights(args.source, args.component, half=args.half)
+    print(f"installed {args.source} as {target}{' (float16)' if args.half else ''}")
     return 0

@@ -63,13 +63,17 @@ def _record(directory: Path) -> None:
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 
-def install_weights(source: str | Path, component: str) -> Path:
-    """Copy a trained weights folder (e.g. a training run's `out`) to the shipped `weights/<component>`."""
+def install_weights(source: str | Path, component: str, half: bool = False) -> Path:
+    """Copy a trained weights folder (e.g. a training run's `out`) to the shipped `weights/<component>`.
+    `half` stores float32 tensors as float16 (half the bytes; models load them into float32 parameters)."""
     source, target = Path(source), default_dir(component)
-    load_weights(source)  # refuses anything that is not a loadable weights folder
+    _, state, _ = load_weights(source)  # refuses anything that is not a loadable weights folder
     target.mkdir(parents=True, exist_ok=True)
     for name in WEIGHT_FILES:
-        if (source / name).exists():
+        if half and name == "model.safetensors":
+            save_file({k: v.half() if v.dtype == torch.float32 else v for k, v in state.items()},
+                      str(target / name))
+        elif (source / name).exists():
             shutil.copyfile(source / name, target / name)
         elif (target / name).exists():
             (target / name).unlink()

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-import time
 
-import bpy
 import numpy as np
 import pytest
 
@@ -34,26 +32,20 @@ def keys_of(fc) -> list[tuple[float, float]]:
     return [(k.co.x, k.co.y) for k in fc.keyframe_points]
 
 
-def test_writing_10000_keys_takes_under_50_ms(addon, scene):
+def test_ten_thousand_keys_are_written_in_bulk_on_every_channel(addon, scene):
+    """What `make bench-addon` times (scripts/bench_keys.py): here only that every key lands where it should."""
     fcurves = addon.fcurves
     obj = mixamo_rig()
     bones = [b.name for b in obj.data.bones if "Hand" in b.name][:32]
     assert len(bones) == 32
     n = 79  # 32 bones x 4 channels x 79 frames = 10,112 keys
     data = {b: wave_quats(n, i) for i, b in enumerate(bones)}
-    modes = {b: "QUATERNION" for b in bones}
-    action, slot = fcurves.new_take(obj, "timing warm-up")
-    fcurves.write_bones(action, slot, data, modes, 1)
-    best = math.inf
-    for _ in range(3):
-        action, slot = fcurves.new_take(obj, "timing")
-        start = time.perf_counter()
-        written = fcurves.write_bones(action, slot, data, modes, first_frame=1, tolerance=0.0)
-        best = min(best, time.perf_counter() - start)
+    action, slot = fcurves.new_take(obj, "bulk")
+    written = fcurves.write_bones(action, slot, data, {b: "QUATERNION" for b in bones}, first_frame=1, tolerance=0.0)
     assert written == 32 * 4 * n == sum(len(fc.keyframe_points) for fc in fcurves.fcurves_of(action, slot))
-    print(f"\nBlender {bpy.app.version_string}: wrote {written} keys in {best * 1000:.1f} ms "
-          f"({'slotted' if fcurves.LAYERED else 'legacy'} actions)")
-    assert best < 0.050
+    for b in bones[::7]:
+        got = curve_values(fcurves, action, slot, b, "QUATERNION", range(1, n + 1))
+        assert np.allclose(np.abs(got), np.abs(data[b]), atol=1e-6)  # signs are made continuous
 
 
 def test_quaternions_are_sign_continuous_and_exact(addon, scene):
