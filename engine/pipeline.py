@@ -159,16 +159,21 @@ def _check_lm_matches(cfg, tok: HandTokenizer) -> None:
                                f"{len(tok.cfg.slots)} x {tok.cfg.codebook_size}; use the tokenizer it was trained with")
 
 
+DEFAULT_GUIDANCE = 3.0  # classifier-free guidance of the prompt text condition (1: none; docs/benchmarks.md)
+
+
 @dataclass
 class Sampling:
     """How motion ids are drawn: `samples` variations from `seed`; temperature 0 is greedy (one grid, repeated);
-    `top_k` 0 and `top_p` 1 switch those filters off."""
+    `top_k` 0 and `top_p` 1 switch those filters off; `guidance` scales the prompt text's pull (classifier-free
+    guidance; 1: none; only prompts with free text)."""
 
     seed: int = 0
     samples: int = 1
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 0.95
+    guidance: float = DEFAULT_GUIDANCE
 
     def check(self) -> None:
         from .models.lm_decode import check_sampling
@@ -176,6 +181,8 @@ class Sampling:
         if self.samples < 1:
             raise MotionValueError("samples must be at least 1")
         check_sampling(self.temperature, self.top_k, self.top_p)
+        if not math.isfinite(self.guidance) or self.guidance < 0:
+            raise MotionValueError(f"guidance must be a finite number >= 0, got {self.guidance}")
 
 
 def _check_seconds(seconds: float, fps: float) -> None:
@@ -199,9 +206,11 @@ def _run_lm(task: str, sampling: Sampling, steps: int, weights, tokenizer_weight
     prompt = encode_prompt(cfg.tokenizer(), cfg.vocab(), task, codes=codes, max_text_tokens=cfg.max_text_tokens,
                            **fields)
     cond = prompt_condition(model, fields.get("text"))
+    uncond = prompt_condition(model, None) if fields.get("text") else None
     with lm_autocast(model):
         grids = decode_motion(model, cfg.vocab(), prompt, steps, sampling.samples, sampling.seed,
-                              sampling.temperature, sampling.top_k, sampling.top_p, forced, cond)
+                              sampling.temperature, sampling.top_k, sampling.top_p, forced, cond,
+                              sampling.guidance, uncond)
     return grids, tok
 
 
@@ -225,13 +234,15 @@ def _steps_for(seconds: float, tok: HandTokenizer) -> int:
 
 def generate(text: str, seconds: float, fps: float = 30.0, seed: int = 0, samples: int = 1, temperature: float = 1.0,
              top_k: int = 0, top_p: float = 0.95, weights: str | Path | None = None,
-             tokenizer_weights: str | Path | None = None, device: str = "auto") -> list[HandMotion]:
-    """`samples` two-hand motions for a prompt, each exactly round(seconds * fps) + 1 frames at `fps`."""
+             tokenizer_weights: str | Path | None = None, device: str = "auto",
+             guidance: float = DEFAULT_GUIDANCE) -> list[HandMotion]:
+    """`samples` two-hand motions for a prompt, each exactly round(seconds * fps) + 1 frames at `fps`;
+    `guidance` > 1 follows the prompt's text more strongly (classifier-free guidance, twice the decoding work)."""
     if not text or not text.strip():
         raise MotionValueError("the prompt is empty")
     _check_seconds(seconds, fps)
     tok = get_tokenizer(tokenizer_weights, device)
-    grids, tok = _run_lm("t2m", Sampling(seed, samples, temperature, top_k, top_p), _steps_for(seconds, tok),
+    grids, tok = _run_lm("t2m", Sampling(seed, samples, temperature, top_k, top_p, guidance), _steps_for(seconds, tok),
                          weights, tokenizer_weights, device, seconds=seconds, text=text.strip())
     n_frames = int(round(seconds * fps)) + 1
     return [_decode_grid(g, tok, Placement.identity(), fps, n_frames, tokenizer_weights, device) for g in grids]

@@ -254,7 +254,7 @@ def render_preview(rig, out: Path, frames: list[int], size: tuple[int, int]) -> 
     world.use_nodes = True
     world.node_tree.nodes["Background"].inputs["Color"].default_value = (0.18, 0.2, 0.23, 1.0)
     scene.world = world
-    view = Vector((0.0, -0.55, 0.35))
+    view = Vector((0.0, -0.6, 0.12))
     cams = [_camera(f"camera {s}", _hand_centre(rig, s), view, 0.36) for s in (".R", ".L")]
     scene.render.engine = "CYCLES"
     scene.cycles.device, scene.cycles.samples, scene.cycles.use_denoising = "CPU", 16, False

@@ -16,6 +16,7 @@ from engine.eval.evaluator import EvaluatorConfig, load_evaluator, pad_clips
 from engine.eval.protocol import load_split, pick_caption
 from engine.eval.retrieval import MotionIndex, TextIndex
 from engine.interpolate import interpolate, key_frames_every
+from engine.models.weights import WEIGHTS_ROOT
 from engine.rotations import geodesic_angle
 from tests.helpers import run_cli, smooth_motion
 
@@ -147,7 +148,12 @@ def test_corruptions_touch_only_their_frames():
     assert not bad.track(dropout.side).valid[dropout.start:dropout.end].any()
 
 
-def test_eval_all_on_the_sample(corpus, evaluator_dir, tmp_path, capsys):
+def test_eval_all_on_the_sample(corpus, evaluator_dir, tmp_path, capsys, monkeypatch):
+    """Every table with the default methods: the baselines only, since this weights folder holds just the
+    tokenizer (no language model or in-betweener, whose rows are tested on their own)."""
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "tokenizer").symlink_to(WEIGHTS_ROOT / "tokenizer")
+    monkeypatch.setenv("HANDMOTION_WEIGHTS", str(tmp_path / "weights"))
     out, md = tmp_path / "all.json", tmp_path / "all.md"
     code, text, _ = run_cli(capsys, "-q", "eval", "all", "--data", str(corpus), "--split", "train",
                             "--evaluator", str(evaluator_dir), "--json", str(out), "--md", str(md))

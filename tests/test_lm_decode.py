@@ -116,6 +116,43 @@ def test_untrained_model_still_generates_exact_grids(arch, temperature):
         decode_motion(model, v, prompt_ids(), steps=0)
 
 
+@pytest.mark.parametrize("arch", ["t5", "decoder"])
+def test_guidance_mixes_the_logits_with_and_without_the_text(arch):
+    """Greedy guided decoding picks, at every position, the best code of uncond + g (cond - uncond), computed
+    here from two full forward passes; g = 1 is plain decoding, bit for bit."""
+    model = build_lm(dataclasses.replace(TINY, arch=arch, text_cond="minilm")).eval()
+    torch.nn.init.normal_(model.text_cond.weight, std=0.5)  # as if trained (it starts at zero)
+    v, prompt = TINY.vocab(), prompt_ids()
+    cond = text_condition(model, torch.randn(1, COND_DIM, generator=torch.Generator().manual_seed(1)))
+    uncond = text_condition(model, torch.zeros(1, COND_DIM))
+    plain = decode_motion(model, v, prompt, steps=3, samples=2, seed=4, cond=cond)
+    assert np.array_equal(plain, decode_motion(model, v, prompt, steps=3, samples=2, seed=4, cond=cond,
+                                               guidance=1.0, uncond=uncond))
+    g = 3.0
+    grid = decode_motion(model, v, prompt, steps=3, temperature=0, cond=cond, guidance=g, uncond=uncond)[0]
+    codes = grid.reshape(-1)
+
+    def full_logits(c: torch.Tensor) -> torch.Tensor:
+        seq = torch.as_tensor(np.r_[v.bom, v.to_ids(grid)][None])
+        if arch == "t5":
+            seq = torch.cat([torch.zeros(1, 1, dtype=torch.long), seq], 1)
+            emb = model.get_decoder().get_input_embeddings()(seq) + c[:, None]
+            return model(input_ids=torch.as_tensor(prompt[None]), decoder_inputs_embeds=emb).logits[0, 1:]
+        ids = torch.cat([torch.as_tensor(prompt[None]), seq], 1)
+        emb = model.get_input_embeddings()(ids) + c[:, None]
+        return model(inputs_embeds=emb).logits[0, len(prompt):]
+
+    with torch.no_grad():
+        mixed = full_logits(uncond) + g * (full_logits(cond) - full_logits(uncond))
+    for k, code in enumerate(codes):  # position k (after <motion>) predicts code k
+        lo, hi = v.slot_range(k % 4)
+        assert int(mixed[k, lo:hi].argmax()) == code
+    unguided = decode_motion(model, v, prompt, steps=3, temperature=0, cond=cond)[0]
+    assert not np.array_equal(grid, unguided)  # the guidance changed the choice somewhere
+    with pytest.raises(HandMotionError, match="guidance"):
+        decode_motion(model, v, prompt, steps=1, cond=cond, guidance=-1.0, uncond=uncond)
+
+
 def test_greedy_decoding_picks_each_slots_best_code():
     model, v = tiny(), TINY.vocab()
     prompt = prompt_ids()

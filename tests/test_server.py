@@ -216,6 +216,8 @@ def test_generate_job_matches_the_pipeline_and_keeps_the_asked_hands(live, tiny)
     assert np.shape(wire["hand_pose"]) == (25, 15, 3)  # results always (T, 15, 3)
     right = wait(live, submit(live, {**job, "samples": 1, "hands": "right"}))["result"]["motions"][0]
     assert "left" not in right and np.shape(right["right"]["global_orient"]) == (25, 3)
+    guided = wait(live, submit(live, {**job, "guidance": 2.5}))
+    assert guided["state"] == "done" and len(guided["result"]["motions"]) == 2
 
 
 def test_caption_rules_match_describe_and_accept_flat_hand_pose(live):
@@ -490,6 +492,8 @@ def test_limits_and_bad_input_are_4xx_with_the_error_shape(fresh):
     assert_error(status, body, 422, "limit_exceeded", "steps")
     status, body = post({"task": "generate", "prompt": "wave", "temperature": 11})
     assert_error(status, body, 422, "invalid_request", "temperature")
+    status, body = post({"task": "generate", "prompt": "wave", "guidance": -1})
+    assert_error(status, body, 422, "invalid_request", "guidance")
     assert_error(*call(server, "GET", "/v1/jobs/nope"), 404, "not_found", "nope")
     assert_error(*call(server, "GET", "/v2/health"), 404, "not_found")
     assert_error(*call(server, "PUT", "/v1/health", {}), 405, "method_not_allowed")

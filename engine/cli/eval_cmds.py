@@ -51,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--methods", help="comma-separated methods (default: every available one)")
         if task in ("t2m", "m2t"):
             q.add_argument("--lm", metavar="DIR", help="language model weights for the lm method (default: shipped)")
+        if task == "t2m":
+            q.add_argument("--guidance", type=float, help="the lm method's classifier-free guidance (default: the "
+                                                          "engine's)")
         if task == "inbetween":
             q.add_argument("--inbetween", metavar="DIR", help="in-betweener weights for the diffusion methods "
                                                               "(default: shipped)")
@@ -101,7 +104,8 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
         if task == "t2m":
             from ..eval.t2m import evaluate_t2m
 
-            return evaluate_t2m(args.data, weights=args.evaluator, lm_weights=getattr(args, "lm", None), **kw)
+            return evaluate_t2m(args.data, weights=args.evaluator, lm_weights=getattr(args, "lm", None),
+                                lm_guidance=getattr(args, "guidance", None), **kw)
         if task == "m2t":
             from ..eval.m2t import evaluate_m2t
 

@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("prompt", help='what the hands do, e.g. "The right hand waves hello."')
     p.add_argument("--seconds", type=float, default=4.0, help="duration (default 4, at most 60)")
     p.add_argument("--fps", type=float, default=30.0, help="output frame rate (default 30)")
+    p.add_argument("--guidance", type=float, help="how strongly the prompt's text steers the motion "
+                                                  "(classifier-free guidance; 1: none; default: the engine's)")
     _add_common(p)
     p.set_defaults(func=cmd_generate)
     p = sub.add_parser("complete", help="generate the other hand for one hand of a motion file")
@@ -54,11 +56,12 @@ def _sampling(args: argparse.Namespace):
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from ..pipeline import generate
+    from ..pipeline import DEFAULT_GUIDANCE, generate
 
     s = _sampling(args)
+    guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
     return write_motions(generate(args.prompt, args.seconds, args.fps, s.seed, s.samples, s.temperature, s.top_k, s.top_p,
-                           args.weights, args.tokenizer, args.device), args)
+                                  args.weights, args.tokenizer, args.device, guidance), args)
 
 
 def cmd_complete(args: argparse.Namespace) -> int:

@@ -25,12 +25,12 @@ _MAX_SCALE = float(torch.finfo(torch.float32).max)  # 1 / temperature beyond thi
 
 class T5State:
     """Incremental T5 decoding of `batch` sequences for one prompt (encoder ids (L,)), up to `capacity` ids;
-    `cond` (1, d), the prompt's text condition, is added to every decoder input embedding."""
+    `cond` (1, d) or (batch, d), the text condition, is added to every decoder input embedding."""
 
     def __init__(self, model, prompt: torch.Tensor, batch: int, capacity: int, cond: torch.Tensor | None = None):
         cfg = model.config
         self.model, self.capacity, self.length = model, capacity, 0
-        self.cond = None if cond is None else cond[:, None]  # (1, 1, d)
+        self.cond = None if cond is None else cond[:, None]  # (1 or B, 1, d)
         self.heads, self.d_kv = cfg.num_heads, cfg.d_kv
         self.eps = cfg.layer_norm_epsilon
         self.scale = cfg.d_model ** -0.5 if getattr(cfg, "scale_decoder_outputs", cfg.tie_word_embeddings) else 1.0
@@ -104,7 +104,7 @@ class CachedState:
         self.model, self.capacity, self.length = model, capacity, 0
         self.past, self.last = None, None
         self.encoder_out = None
-        self.cond = None if cond is None else cond[:, None]  # (1, 1, d), added to every decoder input
+        self.cond = None if cond is None else cond[:, None]  # (1 or B, 1, d), added to every decoder input
         prompt = prompt[None].expand(batch, -1)
         if model.config.is_encoder_decoder:
             self.encoder_out = model.get_encoder()(input_ids=prompt, attention_mask=torch.ones_like(prompt))
@@ -184,30 +184,44 @@ def check_sampling(temperature: float, top_k: int, top_p: float) -> None:
 @torch.no_grad()
 def decode_motion(model, vocab: MotionVocab, prompt: np.ndarray, steps: int, samples: int = 1, seed: int = 0,
                   temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                  forced: np.ndarray | None = None, cond: torch.Tensor | None = None) -> np.ndarray:
+                  forced: np.ndarray | None = None, cond: torch.Tensor | None = None,
+                  guidance: float = 1.0, uncond: torch.Tensor | None = None) -> np.ndarray:
     """`samples` motion grids of exactly `steps` latent steps: <motion>, then each position sampled
     from its own slot's codes only (or the forced code, where `forced` (steps, slots) is >= 0); `cond`
-    (1, d) is the prompt's text condition, if the model has one. Returns (samples, steps, slots) codes."""
+    (1, d) is the prompt's text condition, if the model has one. Returns (samples, steps, slots) codes.
+
+    Classifier-free guidance: with `guidance` g != 1 and both conditions given, every sequence is decoded
+    twice, with `cond` and with `uncond` (1, d) (the condition of no text), and sampled from
+    uncond_logits + g * (cond_logits - uncond_logits); g = 1 is plain decoding."""
     check_sampling(temperature, top_k, top_p)
+    if not math.isfinite(guidance) or guidance < 0:
+        raise HandMotionError(f"guidance must be a finite number >= 0, got {guidance}")
     if steps < 1:
         raise HandMotionError("a motion needs at least one latent step")
     if forced is not None and np.shape(forced) != (steps, vocab.slots):
         raise HandMotionError(f"forced codes must be ({steps}, {vocab.slots}), got {np.shape(forced)}")
     batch = samples if temperature > 0 else 1
+    guided = guidance != 1.0 and cond is not None and uncond is not None
+    if guided:  # rows [0, batch) see the prompt, rows [batch, 2 batch) the condition of no text
+        cond = torch.cat([cond.expand(batch, -1), uncond.to(cond).expand(batch, -1)])
     n = steps * vocab.slots
-    state = decoder_state(model, prompt, batch, n + 2, cond)
+    state = decoder_state(model, prompt, 2 * batch if guided else batch, n + 2, cond)
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(int(seed))
     codes = torch.zeros(batch, n, dtype=torch.long, device=device)
     ids = torch.full((batch,), vocab.bom, device=device)
     for k in range(n):
-        state.feed(ids)
+        state.feed(torch.cat([ids, ids]) if guided else ids)
         step, slot = divmod(k, vocab.slots)
         lo, hi = vocab.slot_range(slot)
         if forced is not None and forced[step, slot] >= 0:
             codes[:, k] = int(forced[step, slot])
         else:
-            codes[:, k] = sample(state.logits(lo, hi), temperature, top_k, top_p, generator)
+            logits = state.logits(lo, hi)
+            if guided:
+                with_text, without = logits[:batch].float(), logits[batch:].float()
+                logits = without + guidance * (with_text - without)
+            codes[:, k] = sample(logits, temperature, top_k, top_p, generator)
         ids = codes[:, k] + lo
     grids = codes.view(batch, steps, vocab.slots).cpu().numpy()
     return grids if batch == samples else np.repeat(grids, samples, axis=0)

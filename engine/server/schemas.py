@@ -156,6 +156,9 @@ class GenerateJob(JobBase):
         1.0, description="0: greedy; lower values are closer to greedy, however small")
     top_k: Annotated[int, Field(ge=0, le=100000)] = Field(0, description="0: no top-k filter")
     top_p: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 0.95
+    guidance: Annotated[float, Field(ge=0, le=20, allow_inf_nan=False)] | None = Field(
+        None, description="how strongly the prompt's text steers the motion (classifier-free guidance; 1: none; "
+                          "default: the engine's)")
     hands: Literal["both", "left", "right"] = Field("both", description="which hands the result keeps")
 
 
