@@ -180,9 +180,7 @@ class Sampling:
 
         if self.samples < 1:
             raise MotionValueError("samples must be at least 1")
-        check_sampling(self.temperature, self.top_k, self.top_p)
-        if not math.isfinite(self.guidance) or self.guidance < 0:
-            raise MotionValueError(f"guidance must be a finite number >= 0, got {self.guidance}")
+        check_sampling(self.temperature, self.top_k, self.top_p, self.guidance)
 
 
 def _check_seconds(seconds: float, fps: float) -> None:
@@ -206,7 +204,7 @@ def _run_lm(task: str, sampling: Sampling, steps: int, weights, tokenizer_weight
     prompt = encode_prompt(cfg.tokenizer(), cfg.vocab(), task, codes=codes, max_text_tokens=cfg.max_text_tokens,
                            **fields)
     cond = prompt_condition(model, fields.get("text"))
-    uncond = prompt_condition(model, None) if fields.get("text") else None
+    uncond = prompt_condition(model, None) if fields.get("text") and sampling.guidance != 1.0 else None
     with lm_autocast(model):
         grids = decode_motion(model, cfg.vocab(), prompt, steps, sampling.samples, sampling.seed,
                               sampling.temperature, sampling.top_k, sampling.top_p, forced, cond,
@@ -235,12 +233,14 @@ def _steps_for(seconds: float, tok: HandTokenizer) -> int:
 def generate(text: str, seconds: float, fps: float = 30.0, seed: int = 0, samples: int = 1, temperature: float = 1.0,
              top_k: int = 0, top_p: float = 0.95, weights: str | Path | None = None,
              tokenizer_weights: str | Path | None = None, device: str = "auto",
-             guidance: float = DEFAULT_GUIDANCE) -> list[HandMotion]:
+             guidance: float | None = None) -> list[HandMotion]:
     """`samples` two-hand motions for a prompt, each exactly round(seconds * fps) + 1 frames at `fps`;
-    `guidance` > 1 follows the prompt's text more strongly (classifier-free guidance, twice the decoding work)."""
+    `guidance` > 1 follows the prompt's text more strongly (classifier-free guidance, twice the decoding work;
+    None: DEFAULT_GUIDANCE)."""
     if not text or not text.strip():
         raise MotionValueError("the prompt is empty")
     _check_seconds(seconds, fps)
+    guidance = DEFAULT_GUIDANCE if guidance is None else guidance
     tok = get_tokenizer(tokenizer_weights, device)
     grids, tok = _run_lm("t2m", Sampling(seed, samples, temperature, top_k, top_p, guidance), _steps_for(seconds, tok),
                          weights, tokenizer_weights, device, seconds=seconds, text=text.strip())

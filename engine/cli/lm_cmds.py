@@ -56,12 +56,11 @@ def _sampling(args: argparse.Namespace):
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from ..pipeline import DEFAULT_GUIDANCE, generate
+    from ..pipeline import generate
 
     s = _sampling(args)
-    guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
     return write_motions(generate(args.prompt, args.seconds, args.fps, s.seed, s.samples, s.temperature, s.top_k, s.top_p,
-                                  args.weights, args.tokenizer, args.device, guidance), args)
+                                  args.weights, args.tokenizer, args.device, args.guidance), args)
 
 
 def cmd_complete(args: argparse.Namespace) -> int:

@@ -93,11 +93,10 @@ def _lm(ctx: Context, prompts: list[str], lengths: list[int], samples: int, seed
     from ..pipeline import generate
 
     weights = ctx.cache.get("lm_weights")
-    guidance = {} if ctx.cache.get("lm_guidance") is None else {"guidance": ctx.cache["lm_guidance"]}
     out = []
     for k, (text, n) in enumerate(tqdm(list(zip(prompts, lengths)), desc="generate", disable=not ctx.cache.get("progress"))):
         motions = generate(text, (n - 1) / ctx.test.fps, ctx.test.fps, seed=seed + k, samples=samples, weights=weights,
-                           device=ctx.device, **guidance)
+                           device=ctx.device, guidance=ctx.cache.get("lm_guidance"))
         out.append([motion_to_features(m)[0] for m in motions])
     return out
 

@@ -176,9 +176,11 @@ def sample(logits: torch.Tensor, temperature: float, top_k: int, top_p: float,
     return torch.multinomial(logits.softmax(-1), 1, generator=generator)[:, 0]
 
 
-def check_sampling(temperature: float, top_k: int, top_p: float) -> None:
+def check_sampling(temperature: float, top_k: int, top_p: float, guidance: float = 1.0) -> None:
     if not math.isfinite(temperature) or temperature < 0 or not 0 < top_p <= 1 or top_k < 0:
         raise HandMotionError("temperature must be >= 0, top_p in (0, 1], top_k >= 0")
+    if not math.isfinite(guidance) or guidance < 0:
+        raise HandMotionError(f"guidance must be a finite number >= 0, got {guidance}")
 
 
 @torch.no_grad()
@@ -193,9 +195,7 @@ def decode_motion(model, vocab: MotionVocab, prompt: np.ndarray, steps: int, sam
     Classifier-free guidance: with `guidance` g != 1 and both conditions given, every sequence is decoded
     twice, with `cond` and with `uncond` (1, d) (the condition of no text), and sampled from
     uncond_logits + g * (cond_logits - uncond_logits); g = 1 is plain decoding."""
-    check_sampling(temperature, top_k, top_p)
-    if not math.isfinite(guidance) or guidance < 0:
-        raise HandMotionError(f"guidance must be a finite number >= 0, got {guidance}")
+    check_sampling(temperature, top_k, top_p, guidance)
     if steps < 1:
         raise HandMotionError("a motion needs at least one latent step")
     if forced is not None and np.shape(forced) != (steps, vocab.slots):

@@ -203,16 +203,15 @@ def _prepare_generate(req: GenerateJob, config: ServerConfig) -> GenerateInput:
 
 
 def _run_generate(job: GenerateInput, ctx: JobContext, models: Models) -> dict:
-    from ..pipeline import DEFAULT_GUIDANCE, generate
+    from ..pipeline import generate
 
     req = job.req
     ctx.report(0.02, "loading")
     models.ensure("lm", ctx.device)
     models.ensure("tokenizer", ctx.device)
-    guidance = DEFAULT_GUIDANCE if req.guidance is None else req.guidance
     with ctx.compute("generating", 0.1):
         motions = generate(req.prompt.strip(), req.seconds, req.fps, req.seed, req.samples, req.temperature,
-                           req.top_k, req.top_p, models.dirs["lm"], models.dirs["tokenizer"], ctx.device, guidance)
+                           req.top_k, req.top_p, models.dirs["lm"], models.dirs["tokenizer"], ctx.device, req.guidance)
     if req.hands != "both":
         motions = [HandMotion(m.fps, **{req.hands: m.track(req.hands)}) for m in motions]
     return with_rig({"motions": [_wire(m) for m in motions]}, job.rig, motions, ctx, many=True)
