@@ -12,7 +12,8 @@ clean corpus and real captures so clean motion passes; see docs/benchmarks.md "R
   to `max_teleport_frames` (a hand that leaves and comes back, as a tracker swapping hands does).
 - "flip": the same on the wrist orientation when the jump is near a half turn (> `flip_deg`), as when
   a tracker confuses palm and back; up to `max_flip_frames` long. A lone turn that large flags the
-  frames between it and the nearer end of the clip (a flip running into the clip's start or end).
+  frames between it and the nearer end of the tracked stretch (a flip running into the clip's start or
+  end, or into a dropout).
 - "dropout": frames where the hand is not valid (`HandTrack.valid` false, or NaN read as a gap).
 - "self_intersection": capsules of two different long fingers overlapping by more than `self_mm`
   (`engine.capsules`). The procedural corpus itself has long fingers passing through each other in
@@ -23,6 +24,10 @@ clean corpus and real captures so clean motion passes; see docs/benchmarks.md "R
 - "interpenetration": one hand inside the other: the two palms' capsules overlapping by more than
   `palms_mm` summed over the 25 palm-to-palm pairs (touching, clapping and interlaced fingers stay
   below); flagged on the wrist position of the hand that jumped there, or of both when neither did.
+
+A finding is `exact` when its frames are known exactly, because it starts and ends with a jump or a
+gap (spikes, flips, teleports, dropouts, and range breaks entered and left by a jump): the repair does
+not widen those (`engine.repair.exact_edges`).
 
 Angles are compared per frame, so the jump thresholds are for 30 fps and scale with 30 / fps.
 """
@@ -77,9 +82,11 @@ class Finding:
     end: int
     slots: list[int]
     severity: float  # in UNITS[kind]: degrees beyond/jumped, mm of overlap, frames missing
+    exact: bool = False  # its frames are known exactly: it starts and ends with a jump or a gap
 
     def __post_init__(self) -> None:
         self.start, self.end, self.severity = int(self.start), int(self.end), float(self.severity)
+        self.exact = bool(self.exact)
         self.slots = [int(s) for s in self.slots]
 
     def describe(self, fps: float) -> str:
@@ -141,24 +148,27 @@ def _angle(Ra: np.ndarray, Rb: np.ndarray) -> np.ndarray:
 def _jump_runs(step: np.ndarray, dist, limit: float, max_len: int, valid: np.ndarray,
                lone: float = np.inf) -> list[tuple[int, int, float]]:
     """Frames [a, b) that jumped away and back: step (T-1,) jump sizes between frames t and t+1;
-    dist(i, j) the distance between frames i and j. A jump with no way back (fast real motion looks
-    like that) counts only above `lone`, as the one frame after it."""
+    dist(i, j) the distance between frames i and j. Two jumps above `lone` within `max_len` frames
+    are a turn and its undoing whatever lies between (the motion under a flip may itself turn fast).
+    A jump with no way back (fast real motion looks like that) counts only above `lone`, as the part
+    between it and the nearer end of the stretch it was tracked over (the clip's end or a dropout)."""
     jumps = [t for t in np.flatnonzero(step > limit) if valid[t] and valid[t + 1]]
     out, used = [], set()
     for k, t in enumerate(jumps):
         if t in used:
             continue
         back = next((u for u in jumps[k + 1:] if u - t <= max_len and u not in used
-                     and dist(t, u + 1) < 0.5 * step[t]), None)
+                     and (dist(t, u + 1) < 0.5 * step[t] or min(step[t], step[u]) > lone)), None)
         if back is not None:
             used.add(back)
             out.append((t + 1, back + 1, float(step[t])))
-        elif step[t] > lone:  # a lone turn: the part between it and the nearer clip end is the odd one
-            T = len(step) + 1
-            if t + 1 <= max_len and t + 1 <= T - t - 1:
-                out.append((0, t + 1, float(step[t])))
-            elif T - t - 1 <= max_len:
-                out.append((t + 1, T, float(step[t])))
+        elif step[t] > lone:  # a lone turn: the part between it and the nearer end of the tracked stretch
+            lo = t - int(np.argmin(valid[t::-1])) + 1 if not valid[:t + 1].all() else 0  # (a dropout is an end)
+            hi = t + 1 + int(np.argmin(valid[t + 1:])) if not valid[t + 1:].all() else len(valid)
+            if t + 1 - lo <= max_len and t + 1 - lo <= hi - t - 1:
+                out.append((lo, t + 1, float(step[t])))
+            elif hi - t - 1 <= max_len:
+                out.append((t + 1, hi, float(step[t])))
             else:
                 out.append((t + 1, t + 2, float(step[t])))
     return out
@@ -171,20 +181,22 @@ def _detect_hand(side: str, track: HandTrack, joints: np.ndarray, fps: float, th
     T = track.n_frames
     for a, b in true_runs(~valid):
         mask[a:b] = True
-        found.append(Finding("dropout", side, a, b, list(range(SLOTS)), float(b - a)))
+        found.append(Finding("dropout", side, a, b, list(range(SLOTS)), float(b - a), exact=True))
     scale = 30.0 / fps
     # range of motion
     angles = pose_to_angles(track.hand_pose, side)  # (T, 15, 3)
     over = np.maximum(angles - JOINT_LIMITS[..., 1], 0.0) + np.maximum(JOINT_LIMITS[..., 0] - angles, 0.0)
     over = np.degrees(over.max(-1)) * valid[:, None]  # (T, 15)
+    R = _rotations(track)
+    step = _angle(R[1:], R[:-1]) if T > 1 else np.zeros((0, 16))  # (T-1, 16) degrees turned per frame
+    jumped = lambda t, j: t < 0 or t >= T - 1 or step[t, j] > th.jump_deg * scale  # noqa: E731
     for j in range(15):
         for a, b in true_runs(over[:, j] > th.limit_deg):
             mask[a:b, j + 1] = True
-            found.append(Finding("limit", side, a, b, [j + 1], float(over[a:b, j].max())))
+            sudden = jumped(a - 1, j + 1) and jumped(b - 1, j + 1)  # a glitch, not a pose bent too far
+            found.append(Finding("limit", side, a, b, [j + 1], float(over[a:b, j].max()), exact=sudden))
     # spikes and flips
-    R = _rotations(track)
     if T > 1:
-        step = _angle(R[1:], R[:-1])  # (T-1, 16)
         for j in range(16):
             dist = lambda u, v, j=j: float(_angle(R[u, j], R[v, j]))  # noqa: E731
             limit = th.jump_deg * scale
@@ -195,13 +207,13 @@ def _detect_hand(side: str, track: HandTrack, joints: np.ndarray, fps: float, th
                 if kind == "spike" and b - a > th.max_spike_frames:
                     continue
                 mask[a:b, j] = True
-                found.append(Finding(kind, side, a, b, [j], size))
+                found.append(Finding(kind, side, a, b, [j], size, exact=True))
         wrist = joints[:, 0]
         pstep = np.linalg.norm(np.diff(wrist, axis=0), axis=-1) * 1000.0
         dist = lambda u, v: float(np.linalg.norm(wrist[u] - wrist[v]) * 1000.0)  # noqa: E731
         for a, b, size in _jump_runs(pstep, dist, th.jump_mm * scale, th.max_teleport_frames, valid):
             mask[a:b, POSITION] = True
-            found.append(Finding("spike", side, a, b, [POSITION], size))
+            found.append(Finding("spike", side, a, b, [POSITION], size, exact=True))
     # fingers through fingers (long fingers only, see the module docstring)
     depth = self_depth_mm(joints, thumb=False) * valid[:, None]  # (T, 20), thumb capsules 0
     deep = depth > th.self_mm

@@ -49,7 +49,7 @@ class HANDMOTION_PG_scene(bpy.types.PropertyGroup):
                                      description="Optional words that steer the in-between fill.")
     steps: IntProperty(name="Steps", default=20, min=1, max=200,
                        description="Denoising steps of in-betweening and refining: more is smoother and slower.")
-    strength: FloatProperty(name="Strength", default=0.55, min=0.0, max=1.0,
+    strength: FloatProperty(name="Strength", default=0.5, min=0.0, max=1.0,
                             description="Refine control strength: 0 lets the model fill freely, 1 keeps "
                                         "close to the detected pose made plausible.")
     auto_strength: BoolProperty(name="Auto Strength", default=False,

@@ -17,6 +17,7 @@ from engine.examples import greeting
 from engine.io import load_motion, save_motion
 from engine.motion import HandMotion, HandTrack
 from engine.refine import POSITION, Thresholds, detect, validity_error
+from engine.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from tests.helpers import run_cli, write_nan_npz
 
 
@@ -66,6 +67,26 @@ def test_every_injected_defect_is_found_where_it_was_put(kind):
         assert not found.masks[d.side][far].any() and not any(found.masks[s].any() for s in others
                                                                 if kind != "interpenetration")
         assert validity_error(bad) > 0.0
+
+
+def test_a_flip_over_a_fast_turning_wrist_is_one_flip_over_exactly_its_frames():
+    """The wrist under the flip turns 12 degrees a frame, so the frames either side of it differ by far
+    more than half the flip; the two half turns still pair up instead of reading as two lone turns."""
+    clean = greeting()
+    T = clean.n_frames
+    turn = np.radians(12.0) * np.arange(T)[:, None] * np.array([0.0, 1.0, 0.0])
+    right = clean.right
+    fast = HandTrack(turn, right.hand_pose, right.transl, right.betas)
+    flipped = fast.global_orient.copy()
+    a, b = 20, 28
+    flipped[a:b] = matrix_to_axis_angle(axis_angle_to_matrix(flipped[a:b]) @ axis_angle_to_matrix(
+        np.array([np.pi, 0.0, 0.0])))
+    bad = HandMotion(fps=clean.fps, left=clean.left,
+                     right=HandTrack(flipped, right.hand_pose, right.transl, right.betas))
+    found = detect(bad)
+    flips = [f for f in found.findings if f.kind == "flip"]
+    assert [(f.side, f.start, f.end) for f in flips] == [("right", a, b)], found.summary()
+    assert detect(HandMotion(fps=clean.fps, left=clean.left, right=fast)).clean
 
 
 def test_the_interpenetration_defect_puts_one_hand_inside_the_other():

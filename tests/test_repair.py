@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import engine.repair as repair_module
+from engine.corpus.anatomy import JOINT_LIMITS, angles_to_pose, pose_to_angles
 from engine.errors import MotionValueError
 from engine.eval.corrupt import KINDS, corrupt, inject
 from engine.eval.metrics import mpjpe_mm
@@ -18,9 +19,9 @@ from engine.eval.poses import hand_joints
 from engine.eval.refine import defect_removed, evaluate_refine
 from engine.examples import greeting
 from engine.io import load_motion, save_motion
-from engine.motion import HandMotion
-from engine.refine import detect
-from engine.repair import STRENGTHS, control_motion, dilate_masks, refine
+from engine.motion import HandMotion, HandTrack
+from engine.refine import POSITION, detect
+from engine.repair import STRENGTHS, control_motion, dilate_masks, gap_fill, refine
 from engine.rotations import geodesic_angle
 from tests.helpers import run_cli, sample_corpus_copy, train_tiny_inbetweener
 
@@ -75,6 +76,49 @@ def test_each_defect_is_repaired_and_nothing_else_changes(weights, kind):
             assert np.array_equal(new.hand_pose[keep[:, j + 1], j], track.hand_pose[keep[:, j + 1], j])
         assert np.array_equal(new.transl[keep[:, 16]], track.transl[keep[:, 16]])
     assert not any(f.kind == kind for f in done.remaining.findings)
+
+
+def test_gap_fill_runs_a_cubic_through_two_frames_each_side_and_holds_at_clip_ends():
+    t = np.arange(40, dtype=np.float64)
+    values = np.stack([0.001 * t**3 - 0.02 * t**2 + t, np.sin(0.0 * t), -2.0 * t], axis=-1)
+    keep = np.ones(40, dtype=bool)
+    keep[10:22] = keep[:3] = keep[36:] = False
+    keep[30] = False
+    out = gap_fill(values, keep, rotation=False)
+    assert np.allclose(out[3:36], values[3:36])  # a cubic in time comes back exactly across each gap
+    assert np.array_equal(out[keep], values[keep])
+    assert np.allclose(out[:3], values[3]) and np.allclose(out[36:], values[35])
+    # a steady rotation (8 degrees a frame about one axis) carries on through a 10-frame gap
+    spin = np.radians(8.0) * t[:, None] * np.array([0.0, 0.0, 1.0])
+    keep = np.ones(40, dtype=bool)
+    keep[15:25] = False
+    got = gap_fill(spin, keep, rotation=True)
+    assert np.degrees(geodesic_angle(got, spin)).max() < 0.05  # a cubic through sines: 0.013 degrees off
+    assert np.array_equal(gap_fill(spin, np.ones(40, dtype=bool), rotation=True), spin)
+
+
+def test_masks_grow_only_where_a_defects_edges_are_not_exact():
+    clean = _slow_greeting()
+    for kind in KINDS:  # every injected glitch starts and ends with a jump or a gap: not widened
+        bad, d = inject(clean, kind, np.random.default_rng(3))
+        found = detect(bad)
+        slot = POSITION if kind == "interpenetration" else d.joint
+        rows = np.flatnonzero(dilate_masks(found, 2)[d.side][:, slot])
+        assert (rows.min(), rows.max()) == (d.start, d.end - 1), kind
+    # a finger curled past its range gradually (over 12 frames and back) is widened by 2 frames
+    angles = pose_to_angles(clean.right.hand_pose, "right")
+    ramp = np.interp(np.arange(clean.n_frames), [30, 42, 60, 72], [0.0, 1.0, 1.0, 0.0])
+    angles[:, 4, 0] = (1 - ramp) * angles[:, 4, 0] + ramp * (JOINT_LIMITS[4, 0, 1] + np.radians(40.0))
+    r = clean.right
+    bent = HandMotion(fps=clean.fps, left=clean.left,
+                      right=HandTrack(r.global_orient, angles_to_pose(angles, "right"), r.transl, r.betas))
+    found = detect(bent)
+    (f,) = found.findings
+    assert f.kind == "limit" and not f.exact
+    rows = np.flatnonzero(dilate_masks(found, 2)["right"][:, 5])
+    assert (rows.min(), rows.max()) == (f.start - 2, f.end + 1)
+    control = control_motion(bent, found, dilate_masks(found, 2))
+    assert detect(control).clean  # bridged, then clamped into range
 
 
 def test_full_strength_follows_the_control_and_zero_is_the_models_own(weights):

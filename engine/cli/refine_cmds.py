@@ -45,7 +45,8 @@ def register_refine(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report", metavar="JSON", help="also write what was found, repaired and left as JSON")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--steps", type=int, default=20, help="denoising steps (default 20)")
-    p.add_argument("--dilate", type=int, default=2, help="frames added around each defect (default 2)")
+    p.add_argument("--dilate", type=int, default=2,
+                   help="frames added around each defect that does not start and end with a jump or a gap (default 2)")
     p.add_argument("--fps", type=float, help="frame rate for files that do not store one")
     p.add_argument("--weights", metavar="DIR", help="in-betweener weights (default: shipped weights/inbetween)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))

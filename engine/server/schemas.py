@@ -212,7 +212,8 @@ class RefineJob(MotionInput):
                                       "plausible; \"auto\" picks the lowest strength that repairs as well")
     seed: Seed = 0
     steps: Annotated[int, Field(ge=1, le=1000)] = Field(20, description="DDIM denoising steps per repair")
-    dilate: Annotated[int, Field(ge=0, le=60)] = Field(2, description="frames repaired around each defect")
+    dilate: Annotated[int, Field(ge=0, le=60)] = Field(
+        2, description="frames repaired around each defect that does not start and end with a jump or a gap")
 
 
 JobRequest = Annotated[Union[GenerateJob, InbetweenJob, CaptionJob, ReactJob, RefineJob], Field(discriminator="task")]
