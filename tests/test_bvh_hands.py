@@ -111,6 +111,22 @@ def test_foreign_rest_pose_mixamo_names_and_curled_rest(tmp_path):
     np.testing.assert_allclose(ours[:, 0], P[:, 0] / 100.0, atol=1e-9)
 
 
+def test_units_are_read_from_the_hands_size_decimetres_included(tmp_path):
+    """The same take written in millimetres and in decimetres (ManipNet's Unity files: one unit is
+    10 cm) lands in the same place in metres."""
+    text = mocap_hand_bvh("right", 10, 30.0)
+    head, _, body = text.partition("MOTION")
+    scaled = [" ".join(f"{float(v) / 100.0:g}" for v in line.split()[1:]).join(["OFFSET ", ""])
+              if line.strip().startswith("OFFSET") else line for line in head.splitlines()]
+    rows = body.strip().splitlines()
+    motion = [" ".join([f"{float(v) / 100.0:.8f}" for v in r.split()[:3]] + r.split()[3:]) for r in rows[2:]]
+    (tmp_path / "mm_right.bvh").write_text(text)
+    (tmp_path / "dm_right.bvh").write_text("\n".join(scaled + ["MOTION"] + rows[:2] + motion))
+    mm, dm = load_motion(tmp_path / "mm_right.bvh"), load_motion(tmp_path / "dm_right.bvh")
+    np.testing.assert_allclose(dm.right.transl, mm.right.transl, atol=1e-6)
+    np.testing.assert_allclose(dm.right.hand_pose, mm.right.hand_pose, atol=1e-5)
+
+
 def test_single_hand_side_from_file_name_or_flag(tmp_path):
     text = mocap_hand_bvh("left", 5, 30.0)
     (tmp_path / "subject1_lh.bvh").write_text(text)

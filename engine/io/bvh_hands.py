@@ -9,7 +9,7 @@ file's bones point whatever either rest pose looks like, and local rotations fol
 Several BVH joints may make one MANO joint (a thumb CMC split into flexion and abduction
 channels): positions come from the first, rotations from the last; the file's bone is then taken
 as seen from the last joint, averaged over the frames (the same as its rest direction for a bone
-that is rigid in that joint's frame). Units (m, cm, mm) are detected from the hand's size; the
+that is rigid in that joint's frame). Units (m, dm, cm, mm) are detected from the hand's size; the
 file is taken to be Y-up like BVH itself.
 
 Two things the rest pose cannot tell are read from the motion:
@@ -47,7 +47,7 @@ from .bvh_file import Bvh, BvhJoint, read_bvh, set_local_rotations, write_bvh
 
 log = logging.getLogger(__name__)
 
-_UNITS = {"m": 1.0, "cm": 0.01, "mm": 0.001}
+_UNITS = {"m": 1.0, "dm": 0.1, "cm": 0.01, "mm": 0.001}  # metres per file unit
 _CHILD = {j: [c for c in range(16) if PARENTS_16[c] == j] for j in range(16)}
 _TIP_OF = {joints[-1]: tip for joints, tip in FINGERS.values()}  # last joint -> 21-joint tip index
 _EXPORT_ORDER = ["Zrotation", "Xrotation", "Yrotation"]
@@ -62,7 +62,8 @@ _MIRROR_FLEX_DEG = -10.0
 
 
 def _detect_unit(wrist_to_mcp: float) -> str:
-    """Pick the unit that makes the wrist-to-knuckle distance closest to an adult's ~0.085 m."""
+    """Pick the unit that makes the wrist-to-knuckle distance closest to an adult's ~0.085 m. Decimetres
+    are among them: ManipNet's hands (Unity, one unit = 10 cm) measure ~0.9 units to the knuckles."""
     return min(_UNITS, key=lambda u: abs(np.log(max(wrist_to_mcp, 1e-9) * _UNITS[u] / 0.085)))
 
 
