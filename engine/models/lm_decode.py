@@ -12,6 +12,8 @@ threads costs more than the arithmetic of a small model (8 ms against under 1 ms
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -21,6 +23,29 @@ from ..errors import HandMotionError
 from .lm import MotionVocab
 
 _MAX_SCALE = float(torch.finfo(torch.float32).max)  # 1 / temperature beyond this overflows float32
+
+
+@dataclass
+class _T5Layer:
+    """One T5 decoder block's weights for `T5State`: (out, in) matrices, layer-norm scales."""
+
+    norm_self: torch.Tensor
+    qkv: torch.Tensor  # query, key and value stacked: (3 H d_kv, d)
+    out_self: torch.Tensor
+    norm_cross: torch.Tensor
+    q_cross: torch.Tensor
+    out_cross: torch.Tensor
+    norm_ff: torch.Tensor
+    wi: torch.Tensor  # the gated feed-forward's gate and linear inputs stacked: (2 d_ff, d)
+    wo: torch.Tensor
+    act: Callable[[torch.Tensor], torch.Tensor]
+
+    @classmethod
+    def of(cls, block) -> "_T5Layer":
+        att, cross, ff = block.layer[0].SelfAttention, block.layer[1].EncDecAttention, block.layer[2].DenseReluDense
+        return cls(block.layer[0].layer_norm.weight, torch.cat([att.q.weight, att.k.weight, att.v.weight]),
+                   att.o.weight, block.layer[1].layer_norm.weight, cross.q.weight, cross.o.weight,
+                   block.layer[2].layer_norm.weight, torch.cat([ff.wi_0.weight, ff.wi_1.weight]), ff.wo.weight, ff.act)
 
 
 class T5State:
@@ -37,6 +62,10 @@ class T5State:
         self.head = model.get_output_embeddings().weight  # (V, d)
         self.embed = model.get_input_embeddings().weight
         self.blocks = model.decoder.block
+        self.final_norm = model.decoder.final_layer_norm.weight
+        # per layer, the weights as plain tensors, projections that read the same input fused into one
+        # matrix (query/key/value; the gated feed-forward's two inputs): fewer, larger matmuls a token
+        self.layers = [_T5Layer.of(block) for block in self.blocks]
         enc = model.encoder(input_ids=prompt[None], attention_mask=torch.ones_like(prompt[None])).last_hidden_state
         enc = enc.expand(batch, -1, -1)
         dev, dtype = enc.device, enc.dtype
@@ -58,7 +87,8 @@ class T5State:
         return x.view(x.shape[0], x.shape[1], self.heads, self.d_kv).transpose(1, 2)
 
     def _norm(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        return weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps))
+        """T5's layer norm (root mean square, no mean subtraction, no bias)."""
+        return F.rms_norm(x, weight.shape, weight.to(x.dtype), self.eps)
 
     def feed(self, ids: torch.Tensor) -> None:
         """Append one id per sequence (B,)."""
@@ -68,27 +98,27 @@ class T5State:
         x = self.embed[ids][:, None]  # (B, 1, d)
         if self.cond is not None:
             x = x + self.cond.to(x.dtype)
-        for i, block in enumerate(self.blocks):
-            att = block.layer[0].SelfAttention
-            h = self._norm(x, block.layer[0].layer_norm.weight)
-            q = self._split(F.linear(h, att.q.weight))
-            self.k_cache[i, :, :, t] = self._split(F.linear(h, att.k.weight))[:, :, 0]
-            self.v_cache[i, :, :, t] = self._split(F.linear(h, att.v.weight))[:, :, 0]
+        width = self.heads * self.d_kv
+        for i, layer in enumerate(self.layers):
+            h = self._norm(x, layer.norm_self)
+            q, k, v = F.linear(h, layer.qkv).split(width, dim=-1)
+            q = self._split(q)
+            self.k_cache[i, :, :, t] = self._split(k)[:, :, 0]
+            self.v_cache[i, :, :, t] = self._split(v)[:, :, 0]
             # T5 does not scale scores by 1/sqrt(d_kv)
             k, v = self.k_cache[i, :, :, :t + 1].to(q.dtype), self.v_cache[i, :, :, :t + 1].to(q.dtype)  # autocast
             a = F.scaled_dot_product_attention(q, k, v, attn_mask=self.bias[None, :, t:t + 1, :t + 1].to(q.dtype),
                                                scale=1.0)
-            x = x + F.linear(a.transpose(1, 2).reshape(x.shape), att.o.weight)
-            cross = block.layer[1].EncDecAttention
-            h = self._norm(x, block.layer[1].layer_norm.weight)
-            q = self._split(F.linear(h, cross.q.weight))
+            x = x + F.linear(a.transpose(1, 2).reshape(x.shape), layer.out_self)
+            h = self._norm(x, layer.norm_cross)
+            q = self._split(F.linear(h, layer.q_cross))
             k, v = self.cross[i]
             a = F.scaled_dot_product_attention(q, k.to(q.dtype), v.to(q.dtype), scale=1.0)
-            x = x + F.linear(a.transpose(1, 2).reshape(x.shape), cross.o.weight)
-            ff = block.layer[2].DenseReluDense
-            h = self._norm(x, block.layer[2].layer_norm.weight)
-            x = x + ff.wo(ff.act(ff.wi_0(h)) * ff.wi_1(h))
-        self.hidden = self._norm(x[:, 0], self.model.decoder.final_layer_norm.weight) * self.scale
+            x = x + F.linear(a.transpose(1, 2).reshape(x.shape), layer.out_cross)
+            h = self._norm(x, layer.norm_ff)
+            gate, lin = F.linear(h, layer.wi).chunk(2, dim=-1)
+            x = x + F.linear(layer.act(gate) * lin, layer.wo)
+        self.hidden = self._norm(x[:, 0], self.final_norm) * self.scale
         self.length = t + 1
 
     def logits(self, lo: int, hi: int) -> torch.Tensor:
