@@ -43,9 +43,8 @@ log = logging.getLogger(__name__)
 
 STRENGTHS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 # Chosen by the strength sweep on 100 corpus validation clips (docs/benchmarks.md "Refiner"): the most
-# defects back near the clean motion (0.948; 0.934 at 0.1, 0.940 at 1.0). The model's own fill and the
-# control's gap fill each miss some gaps the other gets, and halfway between gets the most; HandRefiner's
-# images settled at 0.55.
+# defects back near the clean motion (0.948; 0.934 at 0.1, 0.940 at 1.0): accuracy peaks between the
+# model's own fill and the control; HandRefiner's images settled at 0.55.
 DEFAULT_STRENGTH = 0.5
 AUTO_TOLERANCE = 1.15
 GAP_REACH = 2  # kept frames each side that a gap's cubic runs through
