@@ -6,10 +6,11 @@ a plausible hand mesh fitted to the bad one) at a control strength. Here:
 1. `engine.refine.detect` flags (frame, slot) pairs; the mask is dilated by `dilate` frames where a
    defect's edges are fuzzy (range-of-motion breaks, overlaps), not where they are exact (jumps away
    and back, dropouts: `exact_edges`), so the frames next to a glitch stay the input's.
-2. The control signal is the input made plausible where it is flagged (`control_motion`): every
-   flagged value is bridged by a cubic through the two unflagged frames on each side of the gap
-   (`gap_fill`, on quaternions for rotations), so motion carries through it, and joints still beyond
-   their range there are clamped into it (a pose bent too far keeps its intent at the range's edge).
+2. The control signal is the input made plausible where it is flagged (`control_motion`): flagged
+   values are bridged by a cubic through the two unflagged frames on each side of the gap (`gap_fill`,
+   on quaternions for rotations), so motion carries through it, and joints beyond their range are
+   clamped into it; a range break that came on gradually is only clamped (a pose bent too far keeps
+   its motion and intent at the range's edge).
 3. The in-betweener re-synthesises only the masked values: everything else is shown to it as observed
    (trained masked conditioning), and the masked values are pulled toward the control with strength s
    at every denoising step (`denoise(guide=...)`): s = 0 is the model's own fill, s = 1 the control.
@@ -120,17 +121,19 @@ def gap_fill(values: np.ndarray, keep: np.ndarray, rotation: bool, reach: int = 
 
 
 def control_motion(motion: HandMotion, found: Detection, masks: dict[str, np.ndarray], dilate: int = 2) -> HandMotion:
-    """The input made plausible where it is flagged: every flagged value (over its finding's `span`) is
+    """The input made plausible where it is flagged: flagged values (over their finding's `span`) are
     bridged from the nearest values that are not (`gap_fill`), and frames with a joint beyond its range
-    are then clamped into it, so a glitch gives way to the motion around it and a pose bent too far
-    keeps its intent at the edge of the range; the rest is the input."""
+    are clamped into it. A range break that came on gradually is only clamped, so a pose bent too far
+    keeps its motion and intent at the edge of the range; one entered and left by a jump (a glitch) is
+    bridged first, so it gives way to the motion around it. The rest is the input."""
     bridge = {side: np.zeros_like(m) for side, m in masks.items()}
     limit = {side: np.zeros(len(m), dtype=bool) for side, m in masks.items()}
     for f in found.findings:
         a, b = span(f, found, dilate)
-        bridge[f.side][a:b, f.slots] = True
         if f.kind == "limit":
             limit[f.side][a:b] = True
+        if f.kind != "limit" or exact_edges(f, found):
+            bridge[f.side][a:b, f.slots] = True
     tracks = {}
     for side, track in motion.hands():
         keep = ~bridge[side]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import engine.repair as repair_module
-from engine.corpus.anatomy import JOINT_LIMITS, angles_to_pose, pose_to_angles
+from engine.corpus.anatomy import JOINT_LIMITS, angles_to_pose, clamp_angles, pose_to_angles
 from engine.errors import MotionValueError
 from engine.eval.corrupt import KINDS, corrupt, inject
 from engine.eval.metrics import mpjpe_mm
@@ -118,7 +118,11 @@ def test_masks_grow_only_where_a_defects_edges_are_not_exact():
     rows = np.flatnonzero(dilate_masks(found, 2)["right"][:, 5])
     assert (rows.min(), rows.max()) == (f.start - 2, f.end + 1)
     control = control_motion(bent, found, dilate_masks(found, 2))
-    assert detect(control).clean  # bridged, then clamped into range
+    assert detect(control).clean
+    # a gradual break is only clamped (its motion kept at the range's edge), not bridged over
+    rows = np.flatnonzero(dilate_masks(found, 2)["right"][:, 5])
+    clamped = angles_to_pose(clamp_angles(pose_to_angles(bent.right.hand_pose[rows], "right")), "right")
+    np.testing.assert_allclose(control.right.hand_pose[rows, 4], clamped[:, 4], atol=1e-9)
 
 
 def test_full_strength_follows_the_control_and_zero_is_the_models_own(weights):
