@@ -54,30 +54,30 @@ class T5State:
 
     def __init__(self, model, prompt: torch.Tensor, batch: int, capacity: int, cond: torch.Tensor | None = None):
         cfg = model.config
-        self.model, self.capacity, self.length = model, capacity, 0
+        self.capacity, self.length = capacity, 0
         self.cond = None if cond is None else cond[:, None]  # (1 or B, 1, d)
         self.heads, self.d_kv = cfg.num_heads, cfg.d_kv
         self.eps = cfg.layer_norm_epsilon
         self.scale = cfg.d_model ** -0.5 if getattr(cfg, "scale_decoder_outputs", cfg.tie_word_embeddings) else 1.0
         self.head = model.get_output_embeddings().weight  # (V, d)
         self.embed = model.get_input_embeddings().weight
-        self.blocks = model.decoder.block
+        blocks = model.decoder.block
         self.final_norm = model.decoder.final_layer_norm.weight
         # per layer, the weights as plain tensors, projections that read the same input fused into one
         # matrix (query/key/value; the gated feed-forward's two inputs): fewer, larger matmuls a token
-        self.layers = [_T5Layer.of(block) for block in self.blocks]
+        self.layers = [_T5Layer.of(block) for block in blocks]
         enc = model.encoder(input_ids=prompt[None], attention_mask=torch.ones_like(prompt[None])).last_hidden_state
         enc = enc.expand(batch, -1, -1)
         dev, dtype = enc.device, enc.dtype
         self.cross = []  # per layer (k, v), each (B, H, L, d_kv)
-        for block in self.blocks:
+        for block in blocks:
             att = block.layer[1].EncDecAttention
             self.cross.append((self._split(F.linear(enc, att.k.weight)), self._split(F.linear(enc, att.v.weight))))
-        shape = (len(self.blocks), batch, self.heads, capacity, self.d_kv)
+        shape = (len(blocks), batch, self.heads, capacity, self.d_kv)
         self.k_cache = torch.zeros(shape, device=dev, dtype=dtype)
         self.v_cache = torch.zeros(shape, device=dev, dtype=dtype)
         # relative position bias of every (query, key) pair up to capacity; causal positions get -inf
-        bias = self.blocks[0].layer[0].SelfAttention.compute_bias(capacity, capacity, device=dev)[0]
+        bias = blocks[0].layer[0].SelfAttention.compute_bias(capacity, capacity, device=dev)[0]
         causal = torch.ones(capacity, capacity, dtype=torch.bool, device=dev).triu(1)
         self.bias = bias.masked_fill(causal, float("-inf")).to(dtype)  # (H, capacity, capacity)
         self.hidden = None
