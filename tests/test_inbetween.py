@@ -19,7 +19,7 @@ from engine.models.tokenizer import TRAJ_DIMS
 from engine.motion import HandMotion
 from engine.pipeline import Diffusion, inbetween, react
 from engine.rotations import geodesic_angle
-from engine.train.inbetween import FINGER_DIMS, diffusion_steps, random_mask
+from engine.train.inbetween import FINGER_DIMS, diffusion_steps, offset_joints, random_mask
 from tests.helpers import SAMPLE_CORPUS, run_cli, sample_corpus_copy, smooth_motion, train_tiny_inbetweener
 
 
@@ -101,6 +101,27 @@ def test_training_steps_lean_on_the_noisiest_fifth_as_asked():
     assert t.min() >= 0 and t.max() < 1000 and 0.15 < (t >= 800).float().mean() < 0.25
     assert 0.55 < (diffusion_steps(4000, 1000, 0.5) >= 800).float().mean() < 0.65
 
+
+def test_joint_offsets_turn_each_joint_by_one_constant_rotation():
+    from engine.features import motion_to_features
+    from engine.rotations import rot6d_to_matrix
+
+    x = torch.from_numpy(motion_to_features(smooth_motion(40))[0])[None].repeat(8, 1, 1)
+    rng = np.random.default_rng(0)
+    assert offset_joints(x, rng, 0.0, 15.0, 10.0) is x
+    y = offset_joints(x, rng, 1.0, 15.0, 0.0)
+    assert torch.equal(y[..., 96:99], x[..., 96:99]) and torch.equal(y[..., 195:], x[..., 195:])
+    rot = lambda z: rot6d_to_matrix(torch.cat([z[..., :96], z[..., 99:195]], -1).reshape(8, 40, 32, 6).double())  # noqa: E731
+    rel = rot(x).transpose(-1, -2) @ rot(y)
+    deg = torch.rad2deg(torch.arccos(((rel.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1)))
+    assert (rel - rel[:, :1]).abs().max() < 1e-4  # the same offset on every frame
+    wrists = [0, 16]
+    assert deg[..., wrists].max() < 0.1  # wrist size 0: untouched
+    fingers = np.delete(np.arange(32), wrists)
+    assert 9.0 < deg[..., fingers].mean() < 15.0  # |N(0, 15 deg)| averages 12
+    half = offset_joints(x, np.random.default_rng(1), 0.5, 15.0, 10.0)
+    changed = (half - x).abs().amax(dim=(1, 2)) > 1e-3
+    assert 0 < changed.sum() < 8
 
 def test_keys_validate_and_write_back_exactly():
     m = smooth_motion(30, 30.0, seed=3)

@@ -3,7 +3,10 @@
 Each window (B, T, 198) gets a random observation mask (`random_masks`: keyframes at a spacing or at
 random frames, known intervals, one whole hand, wrists only, some fingers, or nothing), a random
 diffusion step and, for `text_share` of the windows, the sentence embedding of one of its clip's
-captions. Loss on the predicted clean motion x0:
+captions. A `offset_share` of the windows first has every joint of each hand turned by a constant random
+rotation (`offset_joints`), so the network also sees hands held and articulated unlike the corpus's
+(captured hands twist their fingers in ways the corpus's anatomy never does). Loss on the predicted
+clean motion x0:
   MSE on normalised features + `w_velocity` x MSE on their frame differences
   + `w_fk` x L1 on forward-kinematics joint positions (cm, both hands in right-hand space).
 """
@@ -25,6 +28,7 @@ from ..models.inbetween import InbetweenConfig, InbetweenDenoiser, save_inbetwee
 from ..models.inbetween_sample import denoise, training_scheduler
 from ..models.kinematics import right_hand_joints
 from ..models.tokenizer import MIRROR, TRAJ_DIMS
+from ..rotations import axis_angle_to_matrix, matrix_to_rot6d, rot6d_to_matrix
 from .config import TrainRun, training_meta
 from .data import WindowSampler, feature_stats, load_captions, load_clips
 from .loop import run_training
@@ -59,6 +63,9 @@ class TrainInbetweenConfig(TrainRun):
     w_fk: float = 0.05
     text_share: float = 0.7  # windows that see their caption; the rest learn the null (for guidance)
     high_noise_share: float = 0.5  # windows whose diffusion step is drawn from the noisiest fifth
+    offset_share: float = 0.5  # windows whose joints are turned by constant random rotations
+    offset_finger_deg: float = 15.0  # their size (std of the angle) at the 15 finger joints
+    offset_wrist_deg: float = 10.0  # and at the wrist's orientation
     val_windows: int = 48
     val_steps: int = 10
 
@@ -66,6 +73,8 @@ class TrainInbetweenConfig(TrainRun):
         self.model_config()
         if self.window < 8:
             raise ValueError("window must be at least 8 frames")
+        if not 0.0 <= self.offset_share <= 1.0 or min(self.offset_finger_deg, self.offset_wrist_deg) < 0:
+            raise ValueError("offset_share must be in [0, 1] and the offset sizes >= 0")
 
     def model_config(self) -> InbetweenConfig:
         return self.pick(InbetweenConfig)
@@ -118,6 +127,31 @@ def random_mask(T: int, rng: np.random.Generator) -> np.ndarray:
 def random_masks(batch: int, T: int, rng: np.random.Generator) -> torch.Tensor:
     """(batch, T, 198) float 0/1."""
     return torch.from_numpy(np.stack([random_mask(T, rng) for _ in range(batch)]).astype(np.float32))
+
+
+def offset_joints(x: torch.Tensor, rng: np.random.Generator, share: float, finger_deg: float,
+                  wrist_deg: float) -> torch.Tensor:
+    """Turn every joint of each hand in a `share` of the windows by a constant rotation in the joint's
+    own frame (R -> R @ R_off): a random axis, an angle drawn from N(0, finger_deg) at the finger
+    joints and N(0, wrist_deg) at the wrist. The motion over time is the same; only how the hand is
+    held changes. Translations are untouched.
+
+    x: (B, T, 198) raw features -> (B, T, 198)."""
+    B, T, _ = x.shape
+    chosen = np.flatnonzero(rng.random(B) < share)
+    if not len(chosen):
+        return x
+    axes = rng.standard_normal((len(chosen), 2, 16, 3))
+    axes /= np.linalg.norm(axes, axis=-1, keepdims=True)
+    sizes = np.radians(np.r_[wrist_deg, np.full(15, finger_deg)])
+    angles = rng.standard_normal((len(chosen), 2, 16, 1)) * sizes[:, None]
+    offset = axis_angle_to_matrix(torch.from_numpy(axes * angles).to(x))  # (n, 2, 16, 3, 3)
+    hands = x[chosen].reshape(len(chosen), T, 2, HAND_DIM)
+    rot = rot6d_to_matrix(hands[..., :96].reshape(len(chosen), T, 2, 16, 6))
+    turned = matrix_to_rot6d(rot @ offset[:, None]).reshape(len(chosen), T, 2, 96)
+    out = x.clone()
+    out[chosen] = torch.cat([turned, hands[..., 96:]], dim=-1).reshape(len(chosen), T, MOTION_DIM)
+    return out
 
 
 def caption_embeddings(corpus: str | Path, ids: np.ndarray) -> np.ndarray:
@@ -223,6 +257,7 @@ def train_inbetween(cfg: TrainInbetweenConfig, progress: bool = True) -> Inbetwe
 
     def next_batch() -> dict[str, torch.Tensor]:
         x, idx = sampler.sample_with_index(cfg.batch)
+        x = offset_joints(x, rng, cfg.offset_share, cfg.offset_finger_deg, cfg.offset_wrist_deg)
         batch = {"x": x, "mask": random_masks(cfg.batch, cfg.window, rng)}
         if text is not None:
             kinds = rng.integers(text.shape[1], size=cfg.batch)
