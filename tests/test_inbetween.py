@@ -19,7 +19,8 @@ from engine.models.tokenizer import TRAJ_DIMS
 from engine.motion import HandMotion
 from engine.pipeline import Diffusion, inbetween, react
 from engine.rotations import geodesic_angle
-from engine.train.inbetween import FINGER_DIMS, diffusion_steps, offset_joints, random_mask
+from engine.train.config import build_config
+from engine.train.inbetween import FINGER_DIMS, TrainInbetweenConfig, diffusion_steps, offset_joints, random_mask
 from tests.helpers import SAMPLE_CORPUS, run_cli, sample_corpus_copy, smooth_motion, train_tiny_inbetweener
 
 
@@ -92,6 +93,10 @@ def test_training_masks_cover_every_kind_an_animator_gives():
     for m in masks:  # joints are observed whole: a 6D block is all in or all out
         blocks = m[:, :96].reshape(64, 16, 6)
         assert (blocks.all(-1) == blocks.any(-1)).all()
+    only_hands = [random_mask(64, rng, (0, 0, 1, 0, 0, 0)) for _ in range(50)]
+    assert all(m[:, :99].all() != m[:, 99:].all() for m in only_hands)
+    with pytest.raises(HandMotionError, match="mask_weights"):
+        build_config(TrainInbetweenConfig, None, ["mask_weights=1,1"])
 
 
 def test_training_steps_lean_on_the_noisiest_fifth_as_asked():

@@ -36,6 +36,8 @@ from .loop import run_training
 log = logging.getLogger(__name__)
 
 FINGER_DIMS = [np.arange(6 + 18 * f, 6 + 18 * (f + 1)) for f in range(5)]  # MANO order: index middle pinky ring thumb
+MASK_KINDS = ("keys", "intervals", "one_hand", "wrists", "fingers", "nothing")  # what random_mask draws
+MASK_WEIGHTS = (0.45, 0.1, 0.15, 0.1, 0.1, 0.1)
 CAPTION_KINDS_FOR_TEXT = ("script",)  # what an animator types; one caption per clip keeps the embedding pass short
 
 
@@ -63,6 +65,7 @@ class TrainInbetweenConfig(TrainRun):
     w_fk: float = 0.05
     text_share: float = 0.7  # windows that see their caption; the rest learn the null (for guidance)
     high_noise_share: float = 0.5  # windows whose diffusion step is drawn from the noisiest fifth
+    mask_weights: tuple[float, ...] = MASK_WEIGHTS  # how often each of MASK_KINDS is drawn
     offset_share: float = 0.5  # windows whose joints are turned by constant random rotations
     offset_finger_deg: float = 15.0  # their size (std of the angle) at the 15 finger joints
     offset_wrist_deg: float = 10.0  # and at the wrist's orientation
@@ -73,6 +76,8 @@ class TrainInbetweenConfig(TrainRun):
         self.model_config()
         if self.window < 8:
             raise ValueError("window must be at least 8 frames")
+        if len(self.mask_weights) != len(MASK_KINDS) or min(self.mask_weights) < 0 or sum(self.mask_weights) <= 0:
+            raise ValueError(f"mask_weights needs {len(MASK_KINDS)} weights >= 0 ({', '.join(MASK_KINDS)}), not all 0")
         if not 0.0 <= self.offset_share <= 1.0 or min(self.offset_finger_deg, self.offset_wrist_deg) < 0:
             raise ValueError("offset_share must be in [0, 1] and the offset sizes >= 0")
 
@@ -93,10 +98,12 @@ def _keys_mask(T: int, rng: np.random.Generator) -> np.ndarray:
     return frames
 
 
-def random_mask(T: int, rng: np.random.Generator) -> np.ndarray:
-    """One window's observation mask (T, 198) bool, drawn from the kinds an animator gives."""
+def random_mask(T: int, rng: np.random.Generator, weights: tuple[float, ...] = MASK_WEIGHTS) -> np.ndarray:
+    """One window's observation mask (T, 198) bool, drawn from the kinds an animator gives
+    (`MASK_KINDS`, in proportion to `weights`)."""
     m = np.zeros((T, MOTION_DIM), dtype=bool)
-    kind = rng.choice(6, p=[0.45, 0.1, 0.15, 0.1, 0.1, 0.1])
+    w = np.asarray(weights, dtype=np.float64)
+    kind = rng.choice(len(MASK_KINDS), p=w / w.sum())
     if kind == 0:  # keyframes
         m[_keys_mask(T, rng)] = True
     elif kind == 1:  # known intervals: a start, an end, or both
@@ -124,9 +131,9 @@ def random_mask(T: int, rng: np.random.Generator) -> np.ndarray:
     return m  # kind 5: nothing observed (the unconditional model, for inpainting)
 
 
-def random_masks(batch: int, T: int, rng: np.random.Generator) -> torch.Tensor:
+def random_masks(batch: int, T: int, rng: np.random.Generator, weights: tuple[float, ...] = MASK_WEIGHTS) -> torch.Tensor:
     """(batch, T, 198) float 0/1."""
-    return torch.from_numpy(np.stack([random_mask(T, rng) for _ in range(batch)]).astype(np.float32))
+    return torch.from_numpy(np.stack([random_mask(T, rng, weights) for _ in range(batch)]).astype(np.float32))
 
 
 def offset_joints(x: torch.Tensor, rng: np.random.Generator, share: float, finger_deg: float,
@@ -258,7 +265,7 @@ def train_inbetween(cfg: TrainInbetweenConfig, progress: bool = True) -> Inbetwe
     def next_batch() -> dict[str, torch.Tensor]:
         x, idx = sampler.sample_with_index(cfg.batch)
         x = offset_joints(x, rng, cfg.offset_share, cfg.offset_finger_deg, cfg.offset_wrist_deg)
-        batch = {"x": x, "mask": random_masks(cfg.batch, cfg.window, rng)}
+        batch = {"x": x, "mask": random_masks(cfg.batch, cfg.window, rng, cfg.mask_weights)}
         if text is not None:
             kinds = rng.integers(text.shape[1], size=cfg.batch)
             emb = text[idx, kinds].copy()
