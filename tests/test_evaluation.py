@@ -184,6 +184,10 @@ def test_eval_errors_are_one_line(corpus, evaluator_dir, capsys):
     code, _, err = run_cli(capsys, "eval", "t2m", "--data", str(corpus), "--split", "train", "--evaluator",
                            str(corpus))
     assert code == 2 and "no weights here" in err
+    for task, bad in (("inbetween", ("--limit", "0")), ("refine", ("--limit", "-3")), ("inbetween", ("--steps", "0"))):
+        with pytest.raises(SystemExit) as exit_:
+            run_cli(capsys, "eval", task, "--data", str(corpus), *bad)
+        assert exit_.value.code == 2 and "must be at least 1" in capsys.readouterr().err
 
 
 def test_bench_times_available_steps_and_says_why_others_are_skipped(tmp_path, capsys, monkeypatch):

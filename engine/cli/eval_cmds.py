@@ -21,10 +21,21 @@ HELP = {
 }
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _common(p: argparse.ArgumentParser, data_help: str) -> None:
     p.add_argument("--data", default=DEFAULT_DATA, help=f"{data_help} (default {DEFAULT_DATA})")
     p.add_argument("--split", default="test", choices=SPLITS, help="corpus split (default test)")
-    p.add_argument("--limit", type=int, help="only the first N clips")
+    p.add_argument("--limit", type=positive_int, help="only the first N clips")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--json", metavar="OUT", help="also write the report to this JSON file")
     p.add_argument("--md", metavar="OUT", help="also write the tables as Markdown")
@@ -36,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r = esub.add_parser("recogniser", help="gesture recogniser accuracy on single-gesture corpus clips")
     r.add_argument("--data", required=True, help="corpus folder (from `handmotion corpus build`)")
     r.add_argument("--split", default="test", choices=SPLITS, help="split (default test)")
-    r.add_argument("--limit", type=int, help="stop after this many clips")
+    r.add_argument("--limit", type=positive_int, help="stop after this many clips")
     r.add_argument("--json", metavar="OUT", help="also write the numbers to this JSON file")
     r.set_defaults(func=cmd_recogniser)
 
@@ -57,7 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         if task == "inbetween":
             q.add_argument("--inbetween", metavar="DIR", help="in-betweener weights for the diffusion methods "
                                                               "(default: shipped)")
-            q.add_argument("--steps", type=int, default=20, help="denoising steps (default 20)")
+            q.add_argument("--steps", type=positive_int, default=20, help="denoising steps (default 20)")
         if task == "refine":
             q.add_argument("--inbetween", metavar="DIR", help="in-betweener weights for the refiner methods "
                                                               "(default: shipped)")
