@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from engine.corpus.actions import ACTIONS, two_hand_clips
 from engine.errors import HandMotionError, MotionValueError
 from engine.interpolate import bezier_curves, key_frames_every
 from engine.keys import apply_keys, keyed_hands, keys_from_motion, keys_to_features
@@ -20,7 +21,14 @@ from engine.motion import HandMotion
 from engine.pipeline import Diffusion, inbetween, react
 from engine.rotations import geodesic_angle
 from engine.train.config import build_config
-from engine.train.inbetween import FINGER_DIMS, TrainInbetweenConfig, diffusion_steps, offset_joints, random_mask
+from engine.train.inbetween import (
+    FINGER_DIMS,
+    TrainInbetweenConfig,
+    diffusion_steps,
+    offset_joints,
+    random_mask,
+    reaction_mask,
+)
 from tests.helpers import SAMPLE_CORPUS, run_cli, sample_corpus_copy, smooth_motion, train_tiny_inbetweener
 
 
@@ -93,6 +101,10 @@ def test_training_masks_cover_every_kind_an_animator_gives():
     for m in masks:  # joints are observed whole: a 6D block is all in or all out
         blocks = m[:, :96].reshape(64, 16, 6)
         assert (blocks.all(-1) == blocks.any(-1)).all()
+    for m in (reaction_mask(64, rng) for _ in range(20)):  # one hand on every frame, the other free
+        assert m[:, :99].all() != m[:, 99:].all() and m[:, :99].any() != m[:, 99:].any()
+    assert ACTIONS["clap"].bimanual and not ACTIONS["wave"].bimanual
+    assert list(two_hand_clips([["wave"], ["wave", "clap"], [], ["rub_palms"], ["not_an_action"]])) == [1, 3]
     only_hands = [random_mask(64, rng, (0, 0, 1, 0, 0, 0)) for _ in range(50)]
     assert all(m[:, :99].all() != m[:, 99:].all() for m in only_hands)
     with pytest.raises(HandMotionError, match="mask_weights"):

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+
 from . import actions_bimanual as bi
 from . import actions_grasp as gr
 from . import actions_single as one
@@ -94,3 +96,9 @@ def _build() -> dict[str, Action]:
 
 
 ACTIONS = _build()
+
+
+def two_hand_clips(actions: list[list[str]]) -> np.ndarray:
+    """Indices of the clips (each a list of action names) with a two-hand action."""
+    return np.array([i for i, acts in enumerate(actions)
+                     if any(a in ACTIONS and ACTIONS[a].bimanual for a in acts)], dtype=np.int64)

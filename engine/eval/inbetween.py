@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
+from ..corpus.actions import two_hand_clips
 from ..interpolate import interpolate, key_frames_every
 from ..motion import HandMotion
 from .metrics import jerk, keyframe_error_rad, l2p, l2q, mpjpe_mm, npss, quat_continuous
@@ -121,14 +122,6 @@ def evaluate_inbetween(data: str, split: str | None = "test", methods: tuple[str
     return report
 
 
-def _bimanual(split) -> np.ndarray:
-    """Indices of the split's clips with a two-hand action."""
-    from ..corpus.actions import ACTIONS
-
-    return np.array([i for i, acts in enumerate(split.clips.actions)
-                     if any(a in ACTIONS and ACTIONS[a].kind == "bimanual" for a in acts)], dtype=np.int64)
-
-
 def _react_mirror(ctx: Context, motion: HandMotion, given: str) -> HandMotion:
     """The baseline: the other hand copies the given one, mirrored across the body's YZ plane."""
     other = "right" if given == "left" else "left"
@@ -151,7 +144,7 @@ def evaluate_react(ctx: Context, gts: list[HandMotion], methods: list[str], prog
     generated hand's MPJPE (mm)."""
     from .contact import contact_prf, motion_contacts
 
-    idx = _bimanual(ctx.test)
+    idx = two_hand_clips(ctx.test.clips.actions)
     if not len(idx):
         return {}
     truth = {i: (motion_contacts(gts[i]), hand_joints(gts[i])) for i in idx}

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..corpus.actions import two_hand_clips
 from ..errors import HandMotionError
 from ..features import HAND_DIM, MOTION_DIM
 from ..models.inbetween import InbetweenConfig, InbetweenDenoiser, save_inbetweener
@@ -66,6 +67,7 @@ class TrainInbetweenConfig(TrainRun):
     text_share: float = 0.7  # windows that see their caption; the rest learn the null (for guidance)
     high_noise_share: float = 0.5  # windows whose diffusion step is drawn from the noisiest fifth
     mask_weights: tuple[float, ...] = MASK_WEIGHTS  # how often each of MASK_KINDS is drawn
+    reaction_share: float = 0.0  # windows from two-hand-action clips with one hand known, the other free
     offset_share: float = 0.5  # windows whose joints are turned by constant random rotations
     offset_finger_deg: float = 15.0  # their size (std of the angle) at the 15 finger joints
     offset_wrist_deg: float = 10.0  # and at the wrist's orientation
@@ -78,6 +80,8 @@ class TrainInbetweenConfig(TrainRun):
             raise ValueError("window must be at least 8 frames")
         if len(self.mask_weights) != len(MASK_KINDS) or min(self.mask_weights) < 0 or sum(self.mask_weights) <= 0:
             raise ValueError(f"mask_weights needs {len(MASK_KINDS)} weights >= 0 ({', '.join(MASK_KINDS)}), not all 0")
+        if not 0.0 <= self.reaction_share <= 1.0:
+            raise ValueError("reaction_share must be in [0, 1]")
         if not 0.0 <= self.offset_share <= 1.0 or min(self.offset_finger_deg, self.offset_wrist_deg) < 0:
             raise ValueError("offset_share must be in [0, 1] and the offset sizes >= 0")
 
@@ -129,6 +133,14 @@ def random_mask(T: int, rng: np.random.Generator, weights: tuple[float, ...] = M
         if rng.random() < 0.5:
             m[_keys_mask(T, rng)] = True
     return m  # kind 5: nothing observed (the unconditional model, for inpainting)
+
+
+def reaction_mask(T: int, rng: np.random.Generator) -> np.ndarray:
+    """(T, 198) bool: one whole hand known on every frame, the other free (what `react` asks)."""
+    m = np.zeros((T, MOTION_DIM), dtype=bool)
+    hand = int(rng.integers(2))
+    m[:, hand * HAND_DIM:(hand + 1) * HAND_DIM] = True
+    return m
 
 
 def random_masks(batch: int, T: int, rng: np.random.Generator, weights: tuple[float, ...] = MASK_WEIGHTS) -> torch.Tensor:
@@ -262,10 +274,22 @@ def train_inbetween(cfg: TrainInbetweenConfig, progress: bool = True) -> Inbetwe
     rng = np.random.default_rng(cfg.seed + 1)
     noise_sched = training_scheduler(model.cfg)
 
+    pairs = two_hand_clips(train.actions) if cfg.reaction_share > 0 else np.zeros(0, np.int64)
+    if cfg.reaction_share > 0 and not len(pairs):
+        log.warning("no two-hand-action clips in %s: reaction_share ignored", cfg.data)
+    pair_sampler = WindowSampler(train.select(np.isin(np.arange(len(train)), pairs)), cfg.window,
+                                 seed=cfg.seed + 2) if len(pairs) else None
+
     def next_batch() -> dict[str, torch.Tensor]:
         x, idx = sampler.sample_with_index(cfg.batch)
+        mask = random_masks(cfg.batch, cfg.window, rng, cfg.mask_weights)
+        react = np.flatnonzero(rng.random(cfg.batch) < cfg.reaction_share) if pair_sampler else []
+        if len(react):  # two-hand clips, one hand given: the reaction task on data where it matters
+            x[react], picked = pair_sampler.sample_with_index(len(react))
+            idx[react] = pairs[picked]
+            mask[react] = torch.from_numpy(np.stack([reaction_mask(cfg.window, rng) for _ in react]).astype(np.float32))
         x = offset_joints(x, rng, cfg.offset_share, cfg.offset_finger_deg, cfg.offset_wrist_deg)
-        batch = {"x": x, "mask": random_masks(cfg.batch, cfg.window, rng, cfg.mask_weights)}
+        batch = {"x": x, "mask": mask}
         if text is not None:
             kinds = rng.integers(text.shape[1], size=cfg.batch)
             emb = text[idx, kinds].copy()
