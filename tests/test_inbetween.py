@@ -264,8 +264,13 @@ def test_eval_inbetween_reports_diffusion_and_reaction(weights, tmp_path, capsys
     for table in report["spacings"].values():
         assert {"slerp", "bezier", "diffusion", "diffusion_inpaint"} <= set(table)
         assert table["diffusion"]["keyframe_error_rad"] <= 1e-5
-    assert {"mirror", "diffusion"} == set(report["react"]) and report["react"]["mirror"]["clips"] == 2
-    assert "hand reaction" in out
+    react = report["react"]
+    assert {"mirror", "diffusion"} == set(react) and react["mirror"]["clips"] == 2
+    assert react["mirror"]["seeds"] == 1 and react["diffusion"]["seeds"] == 3  # samples pooled over seeds
+    for scores in react.values():
+        assert scores["contact_f1_min"] <= scores["contact_f1_max"]
+    assert react["mirror"]["contact_f1_min"] == react["mirror"]["contact_f1"] == react["mirror"]["contact_f1_max"]
+    assert "hand reaction" in out and "F1" in out
 
 
 def test_bench_times_a_given_inbetweener(weights, tmp_path, capsys):

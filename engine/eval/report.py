@@ -8,7 +8,8 @@ T2M_COLS = ("r_precision_top1", "r_precision_top2", "r_precision_top3", "mm_dist
             "multimodality", "contact_f1", "limit_frames", "paraphrase_p10", "paraphrase_first_hit")
 M2T_COLS = ("bleu1", "bleu4", "rouge_l", "cider_d", "r_precision_top1", "r_precision_top3")
 INBETWEEN_COLS = ("mpjpe_mm", "l2p", "l2q", "npss", "jerk_ratio", "keyframe_error_rad")
-REACT_COLS = ("contact_precision", "contact_recall", "contact_f1", "other_hand_mpjpe_mm")
+REACT_COLS = ("seeds", "contact_precision", "contact_recall", "contact_f1", "contact_f1_min", "contact_f1_max",
+              "other_hand_mpjpe_mm")
 REFINE_COLS = ("defects_removed", "removed_limit", "removed_spike", "removed_flip", "removed_dropout",
                "removed_interpenetration", "defects_gone", "mpjpe_mm", "mpjpe_ratio", "far_frames_identical",
                "clean_unchanged",

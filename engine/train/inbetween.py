@@ -3,10 +3,11 @@
 Each window (B, T, 198) gets a random observation mask (`random_masks`: keyframes at a spacing or at
 random frames, known intervals, one whole hand, wrists only, some fingers, or nothing), a random
 diffusion step and, for `text_share` of the windows, the sentence embedding of one of its clip's
-captions. A `offset_share` of the windows first has every joint of each hand turned by a constant random
-rotation (`offset_joints`), so the network also sees hands held and articulated unlike the corpus's
-(captured hands twist their fingers in ways the corpus's anatomy never does). Loss on the predicted
-clean motion x0:
+captions. A `reaction_share` of the windows is drawn from two-hand-action clips instead, with one hand
+given and the other free (`reaction_mask`). In `offset_share` of the windows every joint of each hand is
+first turned by a constant random rotation (`offset_joints`), so the network also sees hands held and
+articulated unlike the corpus's (captured hands twist their fingers in ways the corpus's anatomy never
+does). Loss on the predicted clean motion x0:
   MSE on normalised features + `w_velocity` x MSE on their frame differences
   + `w_fk` x L1 on forward-kinematics joint positions (cm, both hands in right-hand space).
 """
