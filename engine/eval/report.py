@@ -22,6 +22,7 @@ SHORT = {"r_precision_top1": "R@1", "r_precision_top2": "R@2", "r_precision_top3
          "defects_removed": "removed", "removed_limit": "limit", "removed_spike": "spike", "removed_flip": "flip",
          "removed_dropout": "dropout", "removed_interpenetration": "interpen.", "defects_gone": "gone", "mpjpe_ratio": "MPJPE / input",
          "far_frames_identical": "untouched same", "clean_unchanged": "clean same",
+         "contact_f1_min": "F1 lowest seed", "contact_f1_max": "F1 highest seed",
          "finger_mpjpe_mm": "finger mm", "global_mpjpe_mm": "global mm", "accel_error_mm": "accel",
          "rootrel_mpjpe_mm": "root-rel mm", "precision_at_10": "P@10",
          "first_hit_rank": "first hit", "finger_angle_deg": "finger deg", "wrist_angle_deg": "wrist deg"}
