@@ -25,12 +25,12 @@ import torch.nn.functional as F
 
 from ..corpus.actions import two_hand_clips
 from ..errors import HandMotionError
-from ..features import HAND_DIM, MOTION_DIM
+from ..features import HAND_DIM, MOTION_DIM, TRANSL
 from ..models.inbetween import InbetweenConfig, InbetweenDenoiser, save_inbetweener
 from ..models.inbetween_sample import denoise, training_scheduler
-from ..models.kinematics import right_hand_joints
+from ..models.kinematics import feature_rotmats, right_hand_joints
 from ..models.tokenizer import MIRROR, TRAJ_DIMS
-from ..rotations import axis_angle_to_matrix, matrix_to_rot6d, rot6d_to_matrix
+from ..rotations import axis_angle_to_matrix, matrix_to_rot6d
 from .config import TrainRun, training_meta
 from .data import WindowSampler, feature_stats, load_captions, load_clips
 from .loop import run_training
@@ -167,10 +167,9 @@ def offset_joints(x: torch.Tensor, rng: np.random.Generator, share: float, finge
     angles = rng.standard_normal((len(chosen), 2, 16, 1)) * sizes[:, None]
     offset = axis_angle_to_matrix(torch.from_numpy(axes * angles).to(x))  # (n, 2, 16, 3, 3)
     hands = x[chosen].reshape(len(chosen), T, 2, HAND_DIM)
-    rot = rot6d_to_matrix(hands[..., :96].reshape(len(chosen), T, 2, 16, 6))
-    turned = matrix_to_rot6d(rot @ offset[:, None]).reshape(len(chosen), T, 2, 96)
+    turned = matrix_to_rot6d(feature_rotmats(hands) @ offset[:, None]).reshape(len(chosen), T, 2, TRANSL.start)
     out = x.clone()
-    out[chosen] = torch.cat([turned, hands[..., 96:]], dim=-1).reshape(len(chosen), T, MOTION_DIM)
+    out[chosen] = torch.cat([turned, hands[..., TRANSL]], dim=-1).reshape(len(chosen), T, MOTION_DIM)
     return out
 
 
@@ -278,8 +277,9 @@ def train_inbetween(cfg: TrainInbetweenConfig, progress: bool = True) -> Inbetwe
     pairs = two_hand_clips(train.actions) if cfg.reaction_share > 0 else np.zeros(0, np.int64)
     if cfg.reaction_share > 0 and not len(pairs):
         log.warning("no two-hand-action clips in %s: reaction_share ignored", cfg.data)
-    pair_sampler = WindowSampler(train.select(np.isin(np.arange(len(train)), pairs)), cfg.window,
-                                 seed=cfg.seed + 2) if len(pairs) else None
+    in_pairs = np.zeros(len(train), dtype=bool)
+    in_pairs[pairs] = True
+    pair_sampler = WindowSampler(train.select(in_pairs), cfg.window, seed=cfg.seed + 2) if len(pairs) else None
 
     def next_batch() -> dict[str, torch.Tensor]:
         x, idx = sampler.sample_with_index(cfg.batch)
