@@ -195,6 +195,7 @@ def _run_lm(task: str, sampling: Sampling, steps: int, weights, tokenizer_weight
     """(samples, steps, slots) motion codes for one prompt of `task`, and the tokenizer they belong to."""
     from .models.lm import prompt_condition
     from .models.lm_decode import decode_motion
+    from .models.lm_exemplars import prompt_draft
     from .models.prompts import encode_prompt
 
     sampling.check()
@@ -205,10 +206,11 @@ def _run_lm(task: str, sampling: Sampling, steps: int, weights, tokenizer_weight
                            **fields)
     cond = prompt_condition(model, fields.get("text"))
     uncond = prompt_condition(model, None) if fields.get("text") and sampling.guidance != 1.0 else None
+    draft = prompt_draft(model, fields.get("text"), steps) if task == "t2m" else None
     with lm_autocast(model):
         grids = decode_motion(model, cfg.vocab(), prompt, steps, sampling.samples, sampling.seed,
                               sampling.temperature, sampling.top_k, sampling.top_p, forced, cond,
-                              sampling.guidance, uncond)
+                              sampling.guidance, uncond, draft)
     return grids, tok
 
 

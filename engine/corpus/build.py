@@ -55,10 +55,16 @@ def _bucket(key: str) -> int:
     return int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) % 100
 
 
+def combination_key(actions: list[str], clip_id: int) -> str:
+    """What a clip's split is drawn by: its set of actions when it has several, its id otherwise. Clips with
+    the same key are always in the same split."""
+    names = sorted(set(actions))
+    return "+".join(names) if len(names) > 1 else f"clip-{clip_id}"
+
+
 def split_of(actions: list[str], clip_id: int) -> str:
     """The split of a clip: by its set of actions when it has several, by its id otherwise."""
-    names = sorted(set(actions))
-    b = _bucket("+".join(names)) if len(names) > 1 else _bucket(f"clip-{clip_id}")
+    b = _bucket(combination_key(actions, clip_id))
     return "test" if b < HELD_OUT["test"] else "val" if b < HELD_OUT["test"] + HELD_OUT["val"] else "train"
 
 

@@ -20,6 +20,11 @@ is added to every decoder input embedding; tasks without free text add the proje
 The decoder then sees the prompt's meaning at every step without first having to learn cross-attention
 to a text encoder trained from scratch. The projection (`model.text_cond`) starts at zero, so a model
 trained without it can continue with it unchanged.
+
+Exemplar drafts (`LMConfig.exemplar`): a t2m prompt also retrieves the nearest training clip's codes, and
+the code due at each decoder position is embedded, projected (`model.exemplar_proj`, zero at first) and
+added to that position's input (engine/models/lm_exemplars.py); the index is kept as `model.exemplars`
+and saved in the weights folder's stats.npz.
 """
 
 from __future__ import annotations
@@ -119,12 +124,15 @@ class LMConfig:
     codes: int = 512
     max_text_tokens: int = 128
     text_cond: str = "none"  # "minilm": the prompt's sentence embedding added to every decoder input
+    exemplar: bool = False  # t2m decoding follows a retrieved training clip's codes as a draft (lm_exemplars.py)
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
             raise HandMotionError(f"arch must be one of {', '.join(ARCHS)}, not {self.arch!r}")
         if self.text_cond not in TEXT_CONDS:
             raise HandMotionError(f"text_cond must be one of {', '.join(TEXT_CONDS)}, not {self.text_cond!r}")
+        if self.exemplar and self.arch != "t5":
+            raise HandMotionError("exemplar drafts are built for the t5 architecture only")
 
     @property
     def decoder_only(self) -> bool:
@@ -157,6 +165,18 @@ def attach_text_cond(model, cfg: LMConfig) -> None:
     model.text_cond = proj.to(next(model.parameters()).device)
 
 
+def attach_exemplar(model, cfg: LMConfig) -> None:
+    """Give `model` the projection of exemplar draft codes, `model.exemplar_proj` (width -> width), zero at
+    first; nothing without `cfg.exemplar`."""
+    if not cfg.exemplar or hasattr(model, "exemplar_proj"):
+        return
+    width = model.config.d_model
+    proj = nn.Linear(width, width)
+    nn.init.zeros_(proj.weight)
+    nn.init.zeros_(proj.bias)
+    model.exemplar_proj = proj.to(next(model.parameters()).device)
+
+
 def text_condition(model, embeddings: torch.Tensor | None) -> torch.Tensor | None:
     """(B, width) to add to the decoder's input embeddings, from sentence embeddings (B, 384) (zeros where a
     prompt has no free text); None for a model without a text condition."""
@@ -170,9 +190,9 @@ def prompt_condition(model, text: str | None) -> torch.Tensor | None:
     """(1, width) text condition of one prompt's free text (None or "": none), or None for a model without one."""
     if getattr(model, "text_cond", None) is None:
         return None
-    from .text import sentence_embeddings
+    from .text import prompt_embedding
 
-    emb = sentence_embeddings([text]) if text else np.zeros((1, COND_DIM), np.float32)
+    emb = prompt_embedding(text) if text else np.zeros((1, COND_DIM), np.float32)
     with torch.no_grad():
         return text_condition(model, torch.from_numpy(emb))
 
@@ -190,6 +210,7 @@ def build_lm(cfg: LMConfig, base_model: str | Path | None = None):
                                   ) from None
         model.resize_token_embeddings(vocab.size)
         attach_text_cond(model, cfg)
+        attach_exemplar(model, cfg)
         return model
     if cfg.decoder_only:
         config = config_cls(vocab_size=vocab.size, hidden_size=cfg.d_model, intermediate_size=cfg.d_ff,
@@ -203,23 +224,29 @@ def build_lm(cfg: LMConfig, base_model: str | Path | None = None):
                             pad_token_id=0, eos_token_id=vocab.eom, decoder_start_token_id=0)
     model = model_cls(config)
     attach_text_cond(model, cfg)
+    attach_exemplar(model, cfg)
     return model
 
 
 def save_lm(model, cfg: LMConfig, directory: str | Path, meta: dict | None = None) -> None:
-    """config.json (LMConfig + the Hugging Face model config under "hf") + model.safetensors."""
+    """config.json (LMConfig + the Hugging Face model config under "hf") + model.safetensors, and with
+    exemplars their index (`model.exemplars`) in stats.npz."""
     state, seen = {}, set()
     for k, v in model.state_dict().items():  # tied embeddings are one tensor: keep its first name only
         if v.data_ptr() not in seen:
             seen.add(v.data_ptr())
             state[k] = v
-    save_weights(directory, {"component": "lm", **asdict(cfg), "hf": model.config.to_dict()}, state, None, meta)
+    index = getattr(model, "exemplars", None) if cfg.exemplar else None
+    if cfg.exemplar and index is None:
+        raise HandMotionError("a model with exemplar drafts is saved with its exemplar index")
+    save_weights(directory, {"component": "lm", **asdict(cfg), "hf": model.config.to_dict()}, state,
+                 index.state() if index is not None else None, meta)
 
 
 def load_lm(directory: str | Path | None = None, device: str | torch.device = "cpu"):
     """(model in eval mode, LMConfig) from a weights folder (default: the shipped `weights/lm`)."""
     directory = Path(directory) if directory else default_dir("lm")
-    config, state, _ = load_weights(directory)
+    config, state, stats = load_weights(directory)
     if config.pop("component", None) != "lm":
         raise HandMotionError(f"{directory}: not language-model weights")
     hf = config.pop("hf", None)
@@ -230,6 +257,11 @@ def load_lm(directory: str | Path | None = None, device: str | torch.device = "c
     config_cls, model_cls = _model_classes(cfg.arch)
     model = model_cls(config_cls.from_dict(hf))
     attach_text_cond(model, cfg)
+    attach_exemplar(model, cfg)
+    if cfg.exemplar:
+        from .lm_exemplars import ExemplarIndex
+
+        model.exemplars = ExemplarIndex.from_state(stats)
     missing, unexpected = model.load_state_dict(state, strict=False)
     tied = {"lm_head.weight", "encoder.embed_tokens.weight", "decoder.embed_tokens.weight", "model.embed_tokens.weight"}
     if unexpected or [k for k in missing if k not in tied]:

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from ..errors import HandMotionError
 from .lm import MotionVocab
+from .lm_exemplars import draft_embedding, draft_positions
 
 _MAX_SCALE = float(torch.finfo(torch.float32).max)  # 1 / temperature beyond this overflows float32
 
@@ -50,12 +51,15 @@ class _T5Layer:
 
 class T5State:
     """Incremental T5 decoding of `batch` sequences for one prompt (encoder ids (L,)), up to `capacity` ids;
-    `cond` (1, d) or (batch, d), the text condition, is added to every decoder input embedding."""
+    `cond` (1, d) or (batch, d), the text condition, is added to every decoder input embedding, and
+    `extra` (1 or batch, P, d) position by position to the first P of them (exemplar drafts)."""
 
-    def __init__(self, model, prompt: torch.Tensor, batch: int, capacity: int, cond: torch.Tensor | None = None):
+    def __init__(self, model, prompt: torch.Tensor, batch: int, capacity: int, cond: torch.Tensor | None = None,
+                 extra: torch.Tensor | None = None):
         cfg = model.config
         self.capacity, self.length = capacity, 0
         self.cond = None if cond is None else cond[:, None]  # (1 or B, 1, d)
+        self.extra = extra
         self.heads, self.d_kv = cfg.num_heads, cfg.d_kv
         self.eps = cfg.layer_norm_epsilon
         self.scale = cfg.d_model ** -0.5 if getattr(cfg, "scale_decoder_outputs", cfg.tie_word_embeddings) else 1.0
@@ -98,6 +102,8 @@ class T5State:
         x = self.embed[ids][:, None]  # (B, 1, d)
         if self.cond is not None:
             x = x + self.cond.to(x.dtype)
+        if self.extra is not None and t < self.extra.shape[1]:
+            x = x + self.extra[:, t:t + 1].to(x.dtype)
         width = self.heads * self.d_kv
         for i, layer in enumerate(self.layers):
             h = self._norm(x, layer.norm_self)
@@ -130,11 +136,13 @@ class CachedState:
     """Incremental decoding through a model's own forward pass and key/value cache (any architecture).
     Encoder-decoder models get the prompt in the encoder; decoder-only models get it as the prefix."""
 
-    def __init__(self, model, prompt: torch.Tensor, batch: int, capacity: int, cond: torch.Tensor | None = None):
+    def __init__(self, model, prompt: torch.Tensor, batch: int, capacity: int, cond: torch.Tensor | None = None,
+                 extra: torch.Tensor | None = None):
         self.model, self.capacity, self.length = model, capacity, 0
         self.past, self.last = None, None
         self.encoder_out = None
         self.cond = None if cond is None else cond[:, None]  # (1 or B, 1, d), added to every decoder input
+        self.extra = extra  # (1 or B, P, d), added to the first P decoder inputs (encoder-decoder models)
         prompt = prompt[None].expand(batch, -1)
         if model.config.is_encoder_decoder:
             self.encoder_out = model.get_encoder()(input_ids=prompt, attention_mask=torch.ones_like(prompt))
@@ -142,19 +150,26 @@ class CachedState:
             self._run(prompt)
 
     def _run(self, ids: torch.Tensor) -> None:
+        plain = self.cond is None and self.extra is None
         if self.encoder_out is None:
             kwargs = {"input_ids": ids} if self.cond is None else {"inputs_embeds": self._embed(ids)}
         else:
             kwargs = {"encoder_outputs": self.encoder_out}
-            kwargs.update({"decoder_input_ids": ids} if self.cond is None else
-                          {"decoder_inputs_embeds": self._embed(ids)})
+            kwargs.update({"decoder_input_ids": ids} if plain else {"decoder_inputs_embeds": self._embed(ids)})
         out = self.model(**kwargs, past_key_values=self.past, use_cache=True)
         self.past, self.last = out.past_key_values, out.logits[:, -1]
 
     def _embed(self, ids: torch.Tensor) -> torch.Tensor:
-        """(B, L) ids -> their decoder input embeddings plus the text condition."""
+        """(B, L) ids -> their decoder input embeddings plus the text condition (and, for the decoder of an
+        encoder-decoder model, the extra of their positions)."""
         x = self.model.get_decoder().get_input_embeddings()(ids)
-        return x + self.cond.to(x.dtype)
+        if self.cond is not None:
+            x = x + self.cond.to(x.dtype)
+        if self.extra is not None and self.encoder_out is not None:
+            extra = self.extra[:, self.length:self.length + ids.shape[1]]
+            if extra.shape[1] == ids.shape[1]:
+                x = x + extra.to(x.dtype)
+        return x
 
     def feed(self, ids: torch.Tensor) -> None:
         if self.length >= self.capacity:
@@ -166,16 +181,17 @@ class CachedState:
         return self.last[:, lo:hi]
 
 
-def decoder_state(model, prompt: np.ndarray, batch: int, capacity: int, cond: torch.Tensor | None = None):
-    """The fastest decoder state for `model` (T5State for T5 models) holding the prompt (L,) ids and its
-    text condition `cond` (1, d) (see `engine.models.lm.text_condition`); a T5 decoder has already been fed
-    its start id."""
+def decoder_state(model, prompt: np.ndarray, batch: int, capacity: int, cond: torch.Tensor | None = None,
+                  extra: torch.Tensor | None = None):
+    """The fastest decoder state for `model` (T5State for T5 models) holding the prompt (L,) ids, its
+    text condition `cond` (1, d) (see `engine.models.lm.text_condition`) and per-position additions `extra`
+    (1 or batch, P, d), counted from the start id; a T5 decoder has already been fed its start id."""
     device = next(model.parameters()).device
     ids = torch.as_tensor(np.asarray(prompt, dtype=np.int64), device=device)
     if getattr(model.config, "model_type", "") == "t5" and model.config.is_gated_act:
-        state = T5State(model, ids, batch, capacity + 1, cond)
+        state = T5State(model, ids, batch, capacity + 1, cond, extra)
     else:
-        state = CachedState(model, ids, batch, capacity + 1, cond)
+        state = CachedState(model, ids, batch, capacity + 1, cond, extra)
     if model.config.is_encoder_decoder:
         state.feed(torch.full((batch,), model.config.decoder_start_token_id, device=device))
     return state
@@ -217,26 +233,36 @@ def check_sampling(temperature: float, top_k: int, top_p: float, guidance: float
 def decode_motion(model, vocab: MotionVocab, prompt: np.ndarray, steps: int, samples: int = 1, seed: int = 0,
                   temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                   forced: np.ndarray | None = None, cond: torch.Tensor | None = None,
-                  guidance: float = 1.0, uncond: torch.Tensor | None = None) -> np.ndarray:
+                  guidance: float = 1.0, uncond: torch.Tensor | None = None,
+                  draft: np.ndarray | None = None) -> np.ndarray:
     """`samples` motion grids of exactly `steps` latent steps: <motion>, then each position sampled
     from its own slot's codes only (or the forced code, where `forced` (steps, slots) is >= 0); `cond`
-    (1, d) is the prompt's text condition, if the model has one. Returns (samples, steps, slots) codes.
+    (1, d) is the prompt's text condition, if the model has one, and `draft` (steps, slots) an exemplar's
+    codes, if the model takes them (engine/models/lm_exemplars.py). Returns (samples, steps, slots) codes.
 
     Classifier-free guidance: with `guidance` g != 1 and both conditions given, every sequence is decoded
-    twice, with `cond` and with `uncond` (1, d) (the condition of no text), and sampled from
-    uncond_logits + g * (cond_logits - uncond_logits); g = 1 is plain decoding."""
+    twice, with `cond` (and the draft) and with `uncond` (1, d) (the condition of no text, no draft), and
+    sampled from uncond_logits + g * (cond_logits - uncond_logits); g = 1 is plain decoding."""
     check_sampling(temperature, top_k, top_p, guidance)
     if steps < 1:
         raise HandMotionError("a motion needs at least one latent step")
     if forced is not None and np.shape(forced) != (steps, vocab.slots):
         raise HandMotionError(f"forced codes must be ({steps}, {vocab.slots}), got {np.shape(forced)}")
+    if draft is not None and np.shape(draft) != (steps, vocab.slots):
+        raise HandMotionError(f"a draft must be ({steps}, {vocab.slots}) codes, got {np.shape(draft)}")
     batch = samples if temperature > 0 else 1
     guided = guidance != 1.0 and cond is not None and uncond is not None
     if guided:  # rows [0, batch) see the prompt, rows [batch, 2 batch) the condition of no text
         cond = torch.cat([cond.expand(batch, -1), uncond.to(cond).expand(batch, -1)])
     n = steps * vocab.slots
-    state = decoder_state(model, prompt, 2 * batch if guided else batch, n + 2, cond)
     device = next(model.parameters()).device
+    extra = None
+    if draft is not None:
+        ids = torch.from_numpy(draft_positions(vocab.to_ids(draft), n + 2)).to(device)
+        extra = draft_embedding(model, ids[None])  # (1, n + 2, d) or None for a model without drafts
+        if extra is not None and guided:
+            extra = torch.cat([extra.expand(batch, -1, -1), torch.zeros_like(extra).expand(batch, -1, -1)])
+    state = decoder_state(model, prompt, 2 * batch if guided else batch, n + 2, cond, extra)
     generator = torch.Generator(device=device).manual_seed(int(seed))
     codes = torch.zeros(batch, n, dtype=torch.long, device=device)
     ids = torch.full((batch,), vocab.bom, device=device)

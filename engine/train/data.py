@@ -11,12 +11,13 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..corpus.build import read_corpus
+from ..corpus.build import combination_key, read_corpus
 from ..errors import HandMotionError
 from ..features import motion_to_features
 
@@ -139,16 +140,60 @@ def feature_stats(clips: ClipSet, mirror: np.ndarray, floor: float = 0.05) -> tu
     return mean.astype(np.float32), np.maximum(std, floor).astype(np.float32)
 
 
-def load_captions(corpus_dir: str | Path, split: str | None) -> dict[int, dict[str, list[str]]]:
-    """{clip id: {caption kind: [captions]}} for a corpus split, read from the shard records only."""
+def _records(corpus_dir: str | Path, split: str | None) -> Iterator[dict]:
+    """The shard records (JSON lines) of a corpus split, without the motion."""
     root = Path(corpus_dir)
     if not (root / "manifest.json").exists():
         raise HandMotionError(f"{root}: not a corpus folder (no manifest.json); build one with `handmotion corpus build`")
-    out = {}
     for shard in sorted(root.glob("shard_*.jsonl")):
         with open(shard) as f:
             for line in f:
                 record = json.loads(line)
                 if split is None or record["split"] == split:
-                    out[int(record["id"])] = record["captions"]
-    return out
+                    yield record
+
+
+def load_captions(corpus_dir: str | Path, split: str | None) -> dict[int, dict[str, list[str]]]:
+    """{clip id: {caption kind: [captions]}} for a corpus split, read from the shard records only."""
+    return {int(r["id"]): r["captions"] for r in _records(corpus_dir, split)}
+
+
+def load_combinations(corpus_dir: str | Path, split: str | None) -> dict[int, str]:
+    """{clip id: its action combination (`corpus.build.combination_key`)}: clips that share one are never
+    split between train and test."""
+    return {int(r["id"]): combination_key(r["actions"], int(r["id"])) for r in _records(corpus_dir, split)}
+
+
+CAPTION_KINDS_FOR_TEXT = ("script",)  # what an animator types; one caption per clip keeps the embedding pass short
+
+
+def caption_embeddings(corpus: str | Path, ids: np.ndarray) -> np.ndarray:
+    """(n_clips, len(CAPTION_KINDS_FOR_TEXT), 384) sentence embeddings of each clip's first caption of
+    each kind (NaN where missing), cached in `<corpus>/cache/minilm_<hash>.npz`."""
+    from ..models.text import sentence_embeddings
+
+    root = Path(corpus)
+    key = hashlib.sha256((root / "manifest.json").read_bytes() + ids.tobytes()).hexdigest()[:16]
+    cache = root / "cache" / f"minilm_{key}.npz"
+    if cache.exists():
+        with np.load(cache) as z:
+            return z["emb"]
+    captions = load_captions(root, None)
+    texts, where = [], []
+    for i, cid in enumerate(ids):
+        for k, kind in enumerate(CAPTION_KINDS_FOR_TEXT):
+            got = captions.get(int(cid), {}).get(kind, [])
+            if got:
+                texts.append(got[0])
+                where.append((i, k))
+    log.info("embedding %d captions with all-MiniLM-L6-v2 (once; cached in %s)", len(texts), cache.parent)
+    emb = np.full((len(ids), len(CAPTION_KINDS_FOR_TEXT), 384), np.nan, dtype=np.float32)
+    vec = sentence_embeddings(texts)
+    for (i, k), v in zip(where, vec):
+        emb[i, k] = v
+    try:
+        cache.parent.mkdir(exist_ok=True)
+        np.savez(cache, emb=emb)
+    except OSError as exc:
+        log.warning("could not cache caption embeddings in %s: %s", cache.parent, exc)
+    return emb

@@ -14,7 +14,6 @@ does). Loss on the predicted clean motion x0:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ from ..models.kinematics import feature_rotmats, right_hand_joints
 from ..models.tokenizer import MIRROR, TRAJ_DIMS
 from ..rotations import axis_angle_to_matrix, matrix_to_rot6d
 from .config import TrainRun, training_meta
-from .data import WindowSampler, feature_stats, load_captions, load_clips
+from .data import WindowSampler, caption_embeddings, feature_stats, load_clips
 from .loop import run_training
 
 log = logging.getLogger(__name__)
@@ -40,7 +39,6 @@ log = logging.getLogger(__name__)
 FINGER_DIMS = [np.arange(6 + 18 * f, 6 + 18 * (f + 1)) for f in range(5)]  # MANO order: index middle pinky ring thumb
 MASK_KINDS = ("keys", "intervals", "one_hand", "wrists", "fingers", "nothing")  # what random_mask draws
 MASK_WEIGHTS = (0.45, 0.1, 0.15, 0.1, 0.1, 0.1)
-CAPTION_KINDS_FOR_TEXT = ("script",)  # what an animator types; one caption per clip keeps the embedding pass short
 
 
 @dataclass
@@ -171,38 +169,6 @@ def offset_joints(x: torch.Tensor, rng: np.random.Generator, share: float, finge
     out = x.clone()
     out[chosen] = torch.cat([turned, hands[..., TRANSL]], dim=-1).reshape(len(chosen), T, MOTION_DIM)
     return out
-
-
-def caption_embeddings(corpus: str | Path, ids: np.ndarray) -> np.ndarray:
-    """(n_clips, len(CAPTION_KINDS_FOR_TEXT), 384) sentence embeddings of each clip's first caption of
-    each kind (NaN where missing), cached in `<corpus>/cache/minilm_<hash>.npz`."""
-    from ..models.text import sentence_embeddings
-
-    root = Path(corpus)
-    key = hashlib.sha256((root / "manifest.json").read_bytes() + ids.tobytes()).hexdigest()[:16]
-    cache = root / "cache" / f"minilm_{key}.npz"
-    if cache.exists():
-        with np.load(cache) as z:
-            return z["emb"]
-    captions = load_captions(root, None)
-    texts, where = [], []
-    for i, cid in enumerate(ids):
-        for k, kind in enumerate(CAPTION_KINDS_FOR_TEXT):
-            got = captions.get(int(cid), {}).get(kind, [])
-            if got:
-                texts.append(got[0])
-                where.append((i, k))
-    log.info("embedding %d captions with all-MiniLM-L6-v2 (once; cached in %s)", len(texts), cache.parent)
-    emb = np.full((len(ids), len(CAPTION_KINDS_FOR_TEXT), 384), np.nan, dtype=np.float32)
-    vec = sentence_embeddings(texts)
-    for (i, k), v in zip(where, vec):
-        emb[i, k] = v
-    try:
-        cache.parent.mkdir(exist_ok=True)
-        np.savez(cache, emb=emb)
-    except OSError as exc:
-        log.warning("could not cache caption embeddings in %s: %s", cache.parent, exc)
-    return emb
 
 
 def diffusion_steps(batch: int, total: int, high_noise_share: float, device=None) -> torch.Tensor:

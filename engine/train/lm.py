@@ -7,7 +7,10 @@ Each step draws one task (by `mix`) and `batch` training clips, and builds (enco
   masked </motion> -> the whole grid (at inference the given hand's codes are forced)
 - continue: "Continue this hand motion for S more seconds:" <motion> first part </motion> -> the rest
 With `text_cond=minilm` each t2m caption's MiniLM sentence embedding also goes in (`text_emb`, zeros for
-the other tasks) and is added to every decoder input (see engine/models/lm.py).
+the other tasks) and is added to every decoder input (see engine/models/lm.py). With `exemplar`, each t2m
+example also gets a draft (`draft`, (B, L) ids per decoder position, NONE elsewhere): the codes of the
+training clip of another action combination whose script caption is nearest its caption, stretched to
+its length (engine/models/lm_exemplars.py).
 The loss is cross-entropy over the target's own part of the vocabulary (motion targets: specials and
 motion ids; text targets: text ids), which is what constrained decoding samples from at inference;
 with `w_geo` > 0, plus CLUTCH's geometric refinement on motion targets (`geometric_loss`).
@@ -37,16 +40,18 @@ from ..models.lm import (
     SPECIALS,
     LMConfig,
     MotionVocab,
+    attach_exemplar,
     attach_text_cond,
     build_lm,
     load_lm,
     save_lm,
     text_condition,
 )
+from ..models.lm_exemplars import NONE, ExemplarIndex, draft_embedding, draft_positions, stretch
 from ..models.prompts import FOCUS, TASKS, encode_prompt
 from ..models.tokenizer import MIRROR, HandTokenizer, load_tokenizer
 from .config import TrainRun, training_meta
-from .data import load_captions
+from .data import caption_embeddings, load_captions, load_combinations
 from .loop import run_training
 from .tokens import TokenSet, load_tokens
 
@@ -69,6 +74,8 @@ class TrainLMConfig(TrainRun):
     text_vocab: str = "minilm"
     max_text_tokens: int = 128
     text_cond: str = "minilm"  # the caption's sentence embedding added to every decoder input ("none": off)
+    exemplar: bool = False  # t2m examples get a retrieved training clip's codes as a draft (lm_exemplars.py)
+    draft_own_share: float = 0.0  # t2m drafts made from the example's own grid, warped in time and half replaced
     # training
     steps: int = 2000
     batch: int = 16
@@ -112,11 +119,15 @@ def _pad(rows: list[np.ndarray], value: int) -> torch.Tensor:
 
 class TaskSampler:
     """Batches of one task: {"input_ids", "attention_mask", "decoder_input_ids", "labels", "motion_target"},
-    and "text_emb" (B, 384) with a text condition: each t2m caption's sentence embedding, zeros otherwise."""
+    "text_emb" (B, 384) with a text condition: each t2m caption's sentence embedding, zeros otherwise, and
+    "draft" (B, L_decoder) with exemplars: t2m drafts from `index`, NONE otherwise. `index` rows are
+    `tokens` rows (the index of the training clips themselves; a clip never drafts from its own group)."""
 
     def __init__(self, tokens: TokenSet, captions: dict[int, dict[str, list[str]]], lm_cfg: LMConfig, fps: float,
-                 stride: int, mix: dict[str, float], seed: int):
+                 stride: int, mix: dict[str, float], seed: int, index: ExemplarIndex | None = None,
+                 own_rows: bool = True, own_share: float = 0.0):
         self.tokens, self.cfg, self.vocab = tokens, lm_cfg, lm_cfg.vocab()
+        self.index, self.own_rows, self.own_share = index, own_rows, own_share
         self.tokenizer = lm_cfg.tokenizer()
         self.captions = [captions[int(i)] for i in tokens.ids]
         self.step_seconds = stride / fps
@@ -162,7 +173,8 @@ class TaskSampler:
 
     def sample(self, batch: int, task: str | None = None) -> dict[str, torch.Tensor]:
         task = task or self.tasks[self.rng.choice(len(self.tasks), p=self.weights)]
-        examples = [self.example(task, int(i)) for i in self.rng.choice(len(self.tokens), size=batch)]
+        rows = self.rng.choice(len(self.tokens), size=batch)
+        examples = [self.example(task, int(i)) for i in rows]
         enc = _pad([e for e, _, _ in examples], 0)
         labels = _pad([t for _, t, _ in examples], -100)
         dec = torch.cat([torch.zeros(len(examples), 1, dtype=torch.long), labels[:, :-1].clamp_min(0)], 1)
@@ -170,7 +182,35 @@ class TaskSampler:
                "motion_target": torch.tensor(task != "m2t")}
         if self.cfg.text_cond != "none":
             out["text_emb"] = self.embeddings([text for _, _, text in examples])
+        if self.cfg.exemplar:
+            out["draft"] = self.drafts(task, rows, examples, dec.shape[1])
         return out
+
+    def drafts(self, task: str, rows: np.ndarray, examples: list, width: int) -> torch.Tensor:
+        """(B, width) draft ids per decoder position (NONE but for t2m examples with an index)."""
+        out = np.full((len(rows), width), NONE, dtype=np.int64)
+        if task != "t2m" or self.index is None:
+            return torch.from_numpy(out)
+        queries = self.embeddings([text for _, _, text in examples]).numpy()
+        exclude = [int(i) for i in rows] if self.own_rows else None
+        for b, (hit, (_, target, _)) in enumerate(zip(self.index.nearest(queries, exclude), examples)):
+            steps = (len(target) - 2) // self.vocab.slots
+            if self.rng.random() < self.own_share:
+                grid = self.own_draft(self.tokens.grid(int(rows[b])))
+            elif hit < 0:  # every training clip is of this one's combination (tiny corpora): no draft
+                continue
+            else:
+                grid = stretch(self.index.grid(int(hit)), steps)
+            out[b] = draft_positions(self.vocab.to_ids(grid), width)
+        return torch.from_numpy(out)
+
+    def own_draft(self, grid: np.ndarray, replace_share: float = 0.5) -> np.ndarray:
+        """A draft like a neighbour's from a clip's own (n, slots) grid: its timing warped (stretched to a
+        random 70-130% of its length and back) and `replace_share` of its codes replaced at random."""
+        n = len(grid)
+        warped = stretch(stretch(grid, max(1, int(round(n * self.rng.uniform(0.7, 1.3))))), n)
+        noise = self.rng.integers(0, self.vocab.codes, warped.shape)
+        return np.where(self.rng.random(warped.shape) < replace_share, noise, warped)
 
 
 def geometric_loss(tokenizer: HandTokenizer, vocab: MotionVocab, logits: torch.Tensor, labels: torch.Tensor,
@@ -242,15 +282,20 @@ class LMTrainer(nn.Module):
         lm = self.lm
         rate = self.corrupt if self.training else 0.0
         cond = text_condition(lm, batch.get("text_emb"))  # (B, d) or None
+        draft = draft_embedding(lm, batch["draft"]) if "draft" in batch else None  # (B, L_decoder, d) or None
 
-        def inputs(ids: torch.Tensor, embed: nn.Module) -> dict[str, torch.Tensor]:
+        def inputs(ids: torch.Tensor, embed: nn.Module, extra: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
             ids = corrupt_motion_ids(ids, self.vocab, rate)
-            return {"input_ids": ids} if cond is None else {"inputs_embeds": embed(ids) + cond[:, None]}
+            if cond is None and extra is None:
+                return {"input_ids": ids}
+            x = embed(ids)
+            x = x if cond is None else x + cond[:, None]
+            return {"inputs_embeds": x if extra is None else x + extra}
 
         if lm.config.is_encoder_decoder:
             enc = lm.get_encoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
             decoder = lm.get_decoder()
-            dec = decoder(**inputs(batch["decoder_input_ids"], decoder.get_input_embeddings()),
+            dec = decoder(**inputs(batch["decoder_input_ids"], decoder.get_input_embeddings(), draft),
                           encoder_hidden_states=enc, encoder_attention_mask=batch["attention_mask"]).last_hidden_state
             if getattr(lm.config, "scale_decoder_outputs", lm.config.tie_word_embeddings):
                 dec = dec * (lm.config.d_model ** -0.5)
@@ -301,7 +346,8 @@ def validation_scores(model: LMTrainer, batches: dict[str, dict[str, torch.Tenso
         loss, acc = model({k: v.to(device) for k, v in batch.items()})
         out[f"{task}_loss"], out[f"{task}_acc"] = float(loss), float(acc)
         if task == "t2m":
-            moved = {k: v.roll(1, 0) if k in ("input_ids", "attention_mask", "text_emb") else v for k, v in batch.items()}
+            moved = {k: v.roll(1, 0) if k in ("input_ids", "attention_mask", "text_emb", "draft") else v
+                     for k, v in batch.items()}
             out["t2m_text_gain"] = float(model({k: v.to(device) for k, v in moved.items()})[0]) - float(loss)
     return out
 
@@ -320,8 +366,24 @@ def _initial_model(cfg: TrainLMConfig, slots: int, codes: int):
         lm_cfg = replace(lm_cfg, text_cond=cfg.text_cond)
         attach_text_cond(lm, lm_cfg)
         log.info("adding the %s text condition to %s", cfg.text_cond, cfg.init_from)
+    if cfg.exemplar and not lm_cfg.exemplar:  # ... and exemplar drafts
+        lm_cfg = replace(lm_cfg, exemplar=True)
+        attach_exemplar(lm, lm_cfg)
+        log.info("adding exemplar drafts to %s", cfg.init_from)
     log.info("continuing from %s", cfg.init_from)
     return lm.train(), lm_cfg
+
+
+def exemplar_index(corpus: str | Path, train: TokenSet) -> ExemplarIndex:
+    """The exemplar index of the training clips: their grids, the sentence embedding of each one's first
+    script caption, and their action combinations."""
+    keys = caption_embeddings(corpus, train.ids)[:, 0]
+    if np.isnan(keys).any():
+        raise HandMotionError(f"{corpus}: every training clip needs a script caption for exemplar drafts")
+    combos = load_combinations(corpus, "train")
+    names = {c: k for k, c in enumerate(sorted(set(combos.values())))}
+    groups = np.array([names[combos[int(i)]] for i in train.ids], dtype=np.int64)
+    return ExemplarIndex(train.codes, train.offsets, keys, groups)
 
 
 def train_lm(cfg: TrainLMConfig, progress: bool = True) -> LMTrainer:
@@ -340,8 +402,11 @@ def train_lm(cfg: TrainLMConfig, progress: bool = True) -> LMTrainer:
         val = train
     captions = load_captions(cfg.data, None)
     mix = cfg.task_mix()
-    sampler = TaskSampler(train, captions, lm_cfg, tcfg.fps, tcfg.stride, mix, cfg.seed)
-    val_sampler = TaskSampler(val, captions, lm_cfg, tcfg.fps, tcfg.stride, mix, 12345)
+    index = exemplar_index(cfg.data, train) if lm_cfg.exemplar else None
+    lm.exemplars = index
+    sampler = TaskSampler(train, captions, lm_cfg, tcfg.fps, tcfg.stride, mix, cfg.seed, index,
+                          own_share=cfg.draft_own_share)
+    val_sampler = TaskSampler(val, captions, lm_cfg, tcfg.fps, tcfg.stride, mix, 12345, index, own_rows=False)
     val_batches = {task: val_sampler.sample(min(64, 4 * cfg.batch), task) for task in mix}
     model = LMTrainer(lm, lm_cfg.vocab(), tokenizer, cfg.w_geo, cfg.gumbel_tau, cfg.w_geo_fk, cfg.corrupt)
     log.info("language model: %.1fM parameters, vocabulary %d (%d text + specials + %d motion)",
