@@ -157,6 +157,10 @@ def test_train_lm_with_exemplars_drafts_t2m_from_other_combinations(tmp_path, ca
     assert kept.shape == grid.shape and all((grid == row).all(1).any() for row in kept)
     noisy = sampler.own_draft(grid)
     assert noisy.shape == grid.shape and noisy.min() >= 0 and noisy.max() < cfg.codes
+    from engine.train.lm import TrainLMConfig
+
+    with pytest.raises(HandMotionError, match="draft_own_share"):
+        TrainLMConfig(draft_own_share=1.5)
 
     out = tmp_path / "run"
     code, text, _ = run_cli(capsys, "-q", "train", "lm", "--no-progress", f"data={corpus}", f"out={out}", "steps=3",

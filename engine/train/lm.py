@@ -10,7 +10,8 @@ With `text_cond=minilm` each t2m caption's MiniLM sentence embedding also goes i
 the other tasks) and is added to every decoder input (see engine/models/lm.py). With `exemplar`, each t2m
 example also gets a draft (`draft`, (B, L) ids per decoder position, NONE elsewhere): the codes of the
 training clip of another action combination whose script caption is nearest its caption, stretched to
-its length (engine/models/lm_exemplars.py).
+its length (engine/models/lm_exemplars.py); `draft_own_share` of them are the example's own grid, warped
+in time and half replaced.
 The loss is cross-entropy over the target's own part of the vocabulary (motion targets: specials and
 motion ids; text targets: text ids), which is what constrained decoding samples from at inference;
 with `w_geo` > 0, plus CLUTCH's geometric refinement on motion targets (`geometric_loss`).
@@ -89,6 +90,8 @@ class TrainLMConfig(TrainRun):
 
     def __post_init__(self) -> None:
         self.task_mix()
+        if not 0.0 <= self.draft_own_share <= 1.0:
+            raise HandMotionError(f"draft_own_share must be in [0, 1], got {self.draft_own_share}")
 
     def task_mix(self) -> dict[str, float]:
         mix = {}
