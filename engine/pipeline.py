@@ -392,7 +392,7 @@ def inbetween(keys, n_frames: int, fps: float = 30.0, text: str | None = None, s
     after each denoising step."""
     from .keys import apply_keys, keyed_hands, keys_to_features
     from .models.inbetween_sample import denoise
-    from .models.text import sentence_embeddings
+    from .models.text import prompt_embedding
 
     diffusion = replace(diffusion or Diffusion(), **{k: v for k, v in (("seed", seed), ("strength", strength))
                                                       if v is not None})
@@ -416,7 +416,7 @@ def inbetween(keys, n_frames: int, fps: float = 30.0, text: str | None = None, s
     dev = next(model.parameters()).device
     z = model.to_model_space(torch.from_numpy(moved).to(dev))[None]
     m = torch.from_numpy(mask.astype(np.float32)).to(dev)[None]
-    emb = torch.from_numpy(sentence_embeddings([text])).to(dev) if text else None
+    emb = torch.from_numpy(prompt_embedding(text)).to(dev) if text else None
     gen = torch.Generator(device=dev).manual_seed(int(diffusion.seed))
     z0 = denoise(model, z, m, emb, diffusion.steps, diffusion.guidance, diffusion.strength, diffusion.mode, gen,
                  progress)

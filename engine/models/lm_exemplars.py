@@ -40,7 +40,7 @@ class ExemplarIndex:
 
     def __post_init__(self) -> None:
         n = len(self.offsets) - 1
-        if n < 1 or self.keys.shape != (n, self.keys.shape[-1]) or self.offsets[-1] != len(self.codes):
+        if n < 1 or self.keys.ndim != 2 or len(self.keys) != n or self.offsets[-1] != len(self.codes):
             raise HandMotionError("exemplar index: codes, offsets and keys do not agree")
         self._keys = torch.from_numpy(np.ascontiguousarray(self.keys, dtype=np.float32))
 
@@ -110,7 +110,7 @@ def prompt_draft(model, text: str | None, steps: int) -> np.ndarray | None:
     """(steps, slots) codes of the training clip whose caption best matches `text`, stretched to `steps`;
     None for a model without exemplars or a prompt without free text."""
     index: ExemplarIndex | None = getattr(model, "exemplars", None)
-    if index is None or getattr(model, "exemplar_proj", None) is None or not text:
+    if index is None or not text:
         return None
     from .text import prompt_embedding
 

@@ -63,11 +63,11 @@ def sentence_embeddings(texts: list[str], batch: int = 128) -> np.ndarray:
 
 
 @lru_cache(maxsize=64)
-def _prompt_embedding(text: str) -> bytes:
-    return sentence_embeddings([text]).tobytes()
+def _prompt_embedding(text: str) -> np.ndarray:
+    return sentence_embeddings([text])
 
 
 def prompt_embedding(text: str) -> np.ndarray:
     """(1, 384) sentence embedding of one prompt, remembered for the last 64 prompts (a generate call reads
     it for the text condition and for the exemplar draft; variations of one prompt repeat it)."""
-    return np.frombuffer(_prompt_embedding(text), dtype=np.float32).reshape(1, 384).copy()
+    return _prompt_embedding(text).copy()

@@ -183,18 +183,20 @@ class TaskSampler:
         dec = torch.cat([torch.zeros(len(examples), 1, dtype=torch.long), labels[:, :-1].clamp_min(0)], 1)
         out = {"input_ids": enc, "attention_mask": (enc != 0).long(), "decoder_input_ids": dec, "labels": labels,
                "motion_target": torch.tensor(task != "m2t")}
+        emb = self.embeddings([text for _, _, text in examples]) if self.cfg.text_cond != "none" or \
+            self.cfg.exemplar else None
         if self.cfg.text_cond != "none":
-            out["text_emb"] = self.embeddings([text for _, _, text in examples])
+            out["text_emb"] = emb
         if self.cfg.exemplar:
-            out["draft"] = self.drafts(task, rows, examples, dec.shape[1])
+            out["draft"] = self.drafts(task, rows, examples, dec.shape[1], emb.numpy())
         return out
 
-    def drafts(self, task: str, rows: np.ndarray, examples: list, width: int) -> torch.Tensor:
-        """(B, width) draft ids per decoder position (NONE but for t2m examples with an index)."""
+    def drafts(self, task: str, rows: np.ndarray, examples: list, width: int, queries: np.ndarray) -> torch.Tensor:
+        """(B, width) draft ids per decoder position (NONE but for t2m examples with an index); `queries`
+        (B, 384) the examples' caption embeddings."""
         out = np.full((len(rows), width), NONE, dtype=np.int64)
         if task != "t2m" or self.index is None:
             return torch.from_numpy(out)
-        queries = self.embeddings([text for _, _, text in examples]).numpy()
         exclude = [int(i) for i in rows] if self.own_rows else None
         for b, (hit, (_, target, _)) in enumerate(zip(self.index.nearest(queries, exclude), examples)):
             steps = (len(target) - 2) // self.vocab.slots
@@ -405,8 +407,9 @@ def train_lm(cfg: TrainLMConfig, progress: bool = True) -> LMTrainer:
         val = train
     captions = load_captions(cfg.data, None)
     mix = cfg.task_mix()
-    index = exemplar_index(cfg.data, train) if lm_cfg.exemplar else None
-    lm.exemplars = index
+    index = None
+    if lm_cfg.exemplar:
+        index = lm.exemplars = exemplar_index(cfg.data, train)
     sampler = TaskSampler(train, captions, lm_cfg, tcfg.fps, tcfg.stride, mix, cfg.seed, index,
                           own_share=cfg.draft_own_share)
     val_sampler = TaskSampler(val, captions, lm_cfg, tcfg.fps, tcfg.stride, mix, 12345, index, own_rows=False)
