@@ -63,3 +63,9 @@ def features_to_motion(x: np.ndarray, fps: float, mask: np.ndarray | None = None
             track.valid = present
         tracks[side] = track
     return HandMotion(fps=fps, **tracks)
+
+
+def clip_summary(x: np.ndarray, mean: np.ndarray, std: np.ndarray, fps: float) -> np.ndarray:
+    """(2 x 198 + 1,) summary of a (T, 198) clip: mean and std over time of (x - mean) / std, duration (s)."""
+    z = (x - mean) / std
+    return np.r_[z.mean(0), z.std(0), len(x) / fps].astype(np.float32)

@@ -100,13 +100,19 @@ def placement_for(motion: HandMotion, model: torch.nn.Module) -> Placement:
 
 
 @torch.no_grad()
+def model_features(motion: HandMotion, model: HandTokenizer) -> tuple[np.ndarray, np.ndarray, Placement]:
+    """(features (T, 198) and presence mask (T, 2) at the tokenizer's fps, the placement that put the clip
+    where the training data's hands are)."""
+    placement = placement_for(motion, model)
+    x, mask = motion_to_features(_to_model_rate(placement.apply(motion), model.cfg.fps))
+    return x, mask, placement
+
+
 def tokenize(motion: HandMotion, weights: str | Path | None = None, device: str = "auto") -> Tokens:
     """HandMotion (any fps, >= 1 frame) -> Tokens at the tokenizer's fps."""
     model = get_tokenizer(weights, device)
     cfg = model.cfg
-    placement = placement_for(motion, model)
-    m = _to_model_rate(placement.apply(motion), cfg.fps)
-    x, mask = motion_to_features(m)
+    x, mask, placement = model_features(motion, model)
     T = len(x)
     pad = (-T) % cfg.stride
     if pad:
@@ -312,7 +318,13 @@ def caption_lm(motion: HandMotion, kind: str = "script", weights: str | Path | N
     _check_lm_matches(cfg, tok)
     text_tok, vocab = cfg.tokenizer(), cfg.vocab()
     codes = tokenize(motion, tokenizer_weights, device).codes
-    prompt = encode_prompt(text_tok, vocab, "m2t", codes=codes, focus=FOCUS[kind], max_text_tokens=cfg.max_text_tokens)
+    example = None
+    if cfg.caption_exemplar:  # the caption of the training clip nearest by motion, quoted in the prompt
+        from .models.lm_exemplars import motion_example
+
+        example = motion_example(model, model_features(motion, tok)[0], kind)
+    prompt = encode_prompt(text_tok, vocab, "m2t", codes=codes, focus=FOCUS[kind], max_text_tokens=cfg.max_text_tokens,
+                           example=example)
     end = text_tok.sep_token_id if text_tok.sep_token_id is not None else text_tok.eos_token_id
     with lm_autocast(model):
         ids = decode_text(model, prompt, vocab.text_size, end, max_tokens, cond=prompt_condition(model, None))

@@ -14,6 +14,7 @@ from collections import Counter
 
 import numpy as np
 
+from ..features import clip_summary
 from ..train.data import ClipSet
 
 _WORD = re.compile(r"[a-z]+")
@@ -58,12 +59,6 @@ class TextIndex:
             out[n, :len(picked)] = picked
             out[n, len(picked):] = picked[-1] if picked else 0
         return out
-
-
-def clip_summary(x: np.ndarray, mean: np.ndarray, std: np.ndarray, fps: float) -> np.ndarray:
-    """(2 x 198 + 1,) summary of a (T, 198) clip: mean and std over time of (x - mean) / std, duration (s)."""
-    z = (x - mean) / std
-    return np.r_[z.mean(0), z.std(0), len(x) / fps].astype(np.float32)
 
 
 class MotionIndex:

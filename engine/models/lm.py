@@ -24,7 +24,8 @@ trained without it can continue with it unchanged.
 Exemplar drafts (`LMConfig.exemplar`): a t2m prompt also retrieves the nearest training clip's codes, and
 the code due at each decoder position is embedded, projected (`model.exemplar_proj`, zero at first) and
 added to that position's input (engine/models/lm_exemplars.py); the index is kept as `model.exemplars`
-and saved in the weights folder's stats.npz.
+and saved in the weights folder's stats.npz. With `LMConfig.caption_exemplar` a motion-to-text prompt also
+quotes the caption of the training clip nearest the motion (`model.caption_exemplars`, saved there too).
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ class LMConfig:
     max_text_tokens: int = 128
     text_cond: str = "none"  # "minilm": the prompt's sentence embedding added to every decoder input
     exemplar: bool = False  # t2m decoding follows a retrieved training clip's codes as a draft (lm_exemplars.py)
+    caption_exemplar: bool = False  # m2t prompts quote the caption of the nearest training clip by motion
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -236,11 +238,15 @@ def save_lm(model, cfg: LMConfig, directory: str | Path, meta: dict | None = Non
         if v.data_ptr() not in seen:
             seen.add(v.data_ptr())
             state[k] = v
-    index = getattr(model, "exemplars", None) if cfg.exemplar else None
-    if cfg.exemplar and index is None:
-        raise HandMotionError("a model with exemplar drafts is saved with its exemplar index")
+    stats = {}
+    for flag, name, what in ((cfg.exemplar, "exemplars", "exemplar drafts"),
+                             (cfg.caption_exemplar, "caption_exemplars", "caption exemplars")):
+        if flag:
+            if getattr(model, name, None) is None:
+                raise HandMotionError(f"a model with {what} is saved with its index (model.{name})")
+            stats.update(getattr(model, name).state())
     save_weights(directory, {"component": "lm", **asdict(cfg), "hf": model.config.to_dict()}, state,
-                 index.state() if index is not None else None, meta)
+                 stats or None, meta)
 
 
 def load_lm(directory: str | Path | None = None, device: str | torch.device = "cpu"):
@@ -258,10 +264,13 @@ def load_lm(directory: str | Path | None = None, device: str | torch.device = "c
     model = model_cls(config_cls.from_dict(hf))
     attach_text_cond(model, cfg)
     attach_exemplar(model, cfg)
-    if cfg.exemplar:
-        from .lm_exemplars import ExemplarIndex
+    if cfg.exemplar or cfg.caption_exemplar:
+        from .lm_exemplars import CaptionIndex, ExemplarIndex
 
-        model.exemplars = ExemplarIndex.from_state(stats)
+        if cfg.exemplar:
+            model.exemplars = ExemplarIndex.from_state(stats)
+        if cfg.caption_exemplar:
+            model.caption_exemplars = CaptionIndex.from_state(stats)
     missing, unexpected = model.load_state_dict(state, strict=False)
     tied = {"lm_head.weight", "encoder.embed_tokens.weight", "decoder.embed_tokens.weight", "model.embed_tokens.weight"}
     if unexpected or [k for k in missing if k not in tied]:

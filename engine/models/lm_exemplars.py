@@ -13,6 +13,12 @@ learn to work from a neighbour, not from the answer.
 
 The index ships inside the language model's weights folder (stats.npz): the training grids, int16, and one
 float16 key per clip, a few MB for the 18k-clip corpus.
+
+Motion to text has its own exemplars (`LMConfig.caption_exemplar`, `CaptionIndex`): the motion is matched
+against the training clips by a summary of its features (`features.clip_summary` on the first principal
+axes of the training summaries) and the nearest clip's caption of the requested kind goes into the m2t
+prompt as a hint (`prompts.EXAMPLE`). Training draws the hint from one of the three nearest clips of
+another action combination, so the model learns to keep what the motion confirms and mend the rest.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import numpy as np
 import torch
 
 from ..errors import HandMotionError
+from ..features import clip_summary
 
 NONE = -1  # a decoder position without a draft code
 
@@ -116,3 +123,104 @@ def prompt_draft(model, text: str | None, steps: int) -> np.ndarray | None:
 
     row = int(index.nearest(prompt_embedding(text))[0])
     return stretch(index.grid(row), steps)
+
+
+class CaptionIndex:
+    """Motion to text exemplars: a key per training clip and its first caption of each kind.
+
+    keys (n, r) float16: each clip's `clip_summary` (features normalised by `mean`, `std` (198,) at `fps`),
+    centred by `center` (397,) and projected on `basis` (397, r); captions[row][kind] ("" where missing);
+    `groups` (n,) the clips' action combinations (training only)."""
+
+    KINDS = ("script", "semantic", "interaction", "articulation")
+
+    def __init__(self, keys: np.ndarray, mean: np.ndarray, std: np.ndarray, center: np.ndarray, basis: np.ndarray,
+                 captions: list[dict[str, str]], fps: float, groups: np.ndarray | None = None):
+        if keys.ndim != 2 or len(keys) != len(captions) or basis.shape != (len(center), keys.shape[1]) or \
+                mean.shape != std.shape or len(center) != 2 * len(mean) + 1:
+            raise HandMotionError("caption index: keys, captions and projection do not agree")
+        self.keys, self.mean, self.std, self.center, self.basis = keys, mean, std, center, basis
+        self.captions, self.fps, self.groups = captions, float(fps), groups
+        self._keys = torch.from_numpy(np.ascontiguousarray(keys, dtype=np.float32))
+        self._norms = (self._keys ** 2).sum(1)
+
+    def __len__(self) -> int:
+        return len(self.captions)
+
+    @classmethod
+    def build(cls, clips: list[np.ndarray], captions: list[dict[str, list[str]]], fps: float, rank: int = 64,
+              groups: np.ndarray | None = None, mean: np.ndarray | None = None,
+              std: np.ndarray | None = None) -> "CaptionIndex":
+        """From training clips (T_i, 198) and their captions by kind; `rank` principal axes of the summaries.
+        `mean`, `std` (198,): the features' normalisation (default: over `clips`)."""
+        if not clips or len(captions) != len(clips):
+            raise HandMotionError("a caption index needs at least one clip and a caption set per clip")
+        if mean is None or std is None:
+            feats = np.concatenate(clips)
+            mean, std = feats.mean(0), np.maximum(feats.std(0), 1e-3)
+        summaries = np.stack([clip_summary(x, mean, std, fps) for x in clips])
+        center = summaries.mean(0)
+        basis = np.linalg.svd(summaries - center, full_matrices=False)[2][:rank].T  # (397, r)
+        keys = ((summaries - center) @ basis).astype(np.float16)
+        first = [{k: (c.get(k) or [""])[0] for k in cls.KINDS} for c in captions]
+        return cls(keys, mean.astype(np.float32), std.astype(np.float32), center.astype(np.float32),
+                   basis.astype(np.float32), first, fps, groups)
+
+    def key(self, x: np.ndarray) -> np.ndarray:
+        """(r,) key of a (T, 198) clip at this index's fps."""
+        return (clip_summary(x, self.mean, self.std, self.fps) - self.center) @ self.basis
+
+    def nearest(self, queries: np.ndarray, k: int = 1, exclude: np.ndarray | None = None,
+                chunk: int = 1024) -> np.ndarray:
+        """(B, k) rows of the k nearest clips (Euclidean on keys) to each query key (B, r), nearest first.
+        `exclude[b]` >= 0 leaves out every clip of that row's group (needs `groups`); -1 where nothing is left."""
+        if exclude is not None and self.groups is None:
+            raise HandMotionError("this caption index has no groups to exclude by")
+        q = torch.from_numpy(np.asarray(queries, dtype=np.float32))
+        out = []
+        for lo in range(0, len(q), chunk):
+            qc = q[lo:lo + chunk]
+            d = (qc ** 2).sum(1, keepdim=True) + self._norms[None] - 2 * qc @ self._keys.T  # (b, n)
+            if exclude is not None:
+                rows = np.asarray(exclude[lo:lo + chunk])
+                same = self.groups[None] == self.groups[np.maximum(rows, 0)][:, None]
+                d[torch.from_numpy(same & (rows >= 0)[:, None])] = float("inf")
+            best, idx = d.topk(min(k, d.shape[1]), dim=1, largest=False)
+            out.append(torch.where(torch.isfinite(best), idx, -1))
+        return torch.cat(out).numpy()
+
+    def caption(self, row: int, kind: str) -> str:
+        return self.captions[row].get(kind, "")
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Arrays to store beside the weights (stats.npz): captions as UTF-8 bytes with offsets."""
+        parts = [self.captions[r][k].encode("utf-8") for r in range(len(self)) for k in self.KINDS]
+        offsets = np.r_[0, np.cumsum([len(b) for b in parts])].astype(np.int64)
+        return {"caption_keys": self.keys.astype(np.float16), "caption_mean": self.mean, "caption_std": self.std,
+                "caption_center": self.center, "caption_basis": self.basis, "caption_fps": np.float32(self.fps),
+                "caption_text": np.frombuffer(b"".join(parts), dtype=np.uint8), "caption_text_offsets": offsets}
+
+    @classmethod
+    def from_state(cls, stats: dict[str, np.ndarray]) -> "CaptionIndex":
+        try:
+            raw, offsets, keys = bytes(stats["caption_text"]), stats["caption_text_offsets"], stats["caption_keys"]
+            texts = [raw[offsets[j]:offsets[j + 1]].decode("utf-8") for j in range(len(offsets) - 1)]
+            n = len(cls.KINDS)
+            if len(texts) != n * len(keys):
+                raise HandMotionError("caption index: captions and keys do not agree")
+            captions = [dict(zip(cls.KINDS, texts[r * n:(r + 1) * n])) for r in range(len(keys))]
+            return cls(keys, stats["caption_mean"], stats["caption_std"], stats["caption_center"],
+                       stats["caption_basis"], captions, float(stats["caption_fps"]))
+        except KeyError as exc:
+            raise HandMotionError(f"language model weights ask for caption exemplars but stats.npz has no {exc}"
+                                  ) from None
+
+
+def motion_example(model, features: np.ndarray, kind: str) -> str | None:
+    """The caption of `kind` of the training clip nearest a (T, 198) clip at the index's fps; None for a
+    model without caption exemplars."""
+    index: CaptionIndex | None = getattr(model, "caption_exemplars", None)
+    if index is None:
+        return None
+    row = int(index.nearest(index.key(features)[None])[0, 0])
+    return index.caption(row, kind) or None

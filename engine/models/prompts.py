@@ -18,6 +18,8 @@ TEMPLATES = {
     "continue": "Continue this hand motion for {seconds:.1f} more seconds:",
 }
 TASKS = tuple(TEMPLATES)
+# with caption exemplars, the m2t prompt also quotes the nearest training clip's caption (lm_exemplars.py)
+EXAMPLE = " A similar motion: {example}"
 # what each caption kind describes: the m2t prompt names it, so one model writes every kind on request
 FOCUS = {"script": "the actions", "semantic": "the movement", "interaction": "how the two hands relate",
          "articulation": "the fingers"}
@@ -34,15 +36,16 @@ def prompt_text(task: str, **fields) -> str:
 
 
 def encode_prompt(tokenizer, vocab: MotionVocab, task: str, codes: np.ndarray | None = None,
-                  given: str | None = None, max_text_tokens: int = 128, **fields) -> np.ndarray:
-    """Encoder ids: the task's text (WordPiece, without its end token), then the motion if any
-    (with the hand that is not `given` masked), then the tokenizer's end token."""
+                  given: str | None = None, max_text_tokens: int = 128, example: str | None = None,
+                  **fields) -> np.ndarray:
+    """Encoder ids: the task's text (WordPiece, without its end token) and the `example` caption if any,
+    then the motion if any (with the hand that is not `given` masked), then the tokenizer's end token."""
     if given is not None:
         if given not in HAND_SLOTS:
             raise HandMotionError(f"given must be 'left' or 'right', not {given!r}")
         fields.setdefault("given", given)
         fields.setdefault("other", "right" if given == "left" else "left")
-    text = prompt_text(task, **fields)
+    text = prompt_text(task, **fields) + (EXAMPLE.format(example=example) if example else "")
     ids = tokenizer(text, truncation=True, max_length=max_text_tokens, add_special_tokens=False)["input_ids"]
     parts = [np.asarray(ids, dtype=np.int64)]
     if codes is not None:

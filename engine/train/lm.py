@@ -11,7 +11,8 @@ the other tasks) and is added to every decoder input (see engine/models/lm.py). 
 example also gets a draft (`draft`, (B, L) ids per decoder position, NONE elsewhere): the codes of the
 training clip of another action combination whose script caption is nearest its caption, stretched to
 its length (engine/models/lm_exemplars.py); `draft_own_share` of them are the example's own grid, warped
-in time and half replaced.
+in time and half replaced. With `caption_exemplar`, each m2t prompt also quotes a caption of the same
+kind from one of the three training clips nearest by motion (`CaptionIndex`) of another action combination.
 The loss is cross-entropy over the target's own part of the vocabulary (motion targets: specials and
 motion ids; text targets: text ids), which is what constrained decoding samples from at inference;
 with `w_geo` > 0, plus CLUTCH's geometric refinement on motion targets (`geometric_loss`).
@@ -48,11 +49,11 @@ from ..models.lm import (
     save_lm,
     text_condition,
 )
-from ..models.lm_exemplars import NONE, ExemplarIndex, draft_embedding, draft_positions, stretch
+from ..models.lm_exemplars import NONE, CaptionIndex, ExemplarIndex, draft_embedding, draft_positions, stretch
 from ..models.prompts import FOCUS, TASKS, encode_prompt
 from ..models.tokenizer import MIRROR, HandTokenizer, load_tokenizer
 from .config import TrainRun, training_meta
-from .data import caption_embeddings, load_captions, load_combinations
+from .data import ClipSet, caption_embeddings, load_captions, load_clips, load_combinations
 from .loop import run_training
 from .tokens import TokenSet, load_tokens
 
@@ -77,6 +78,7 @@ class TrainLMConfig(TrainRun):
     text_cond: str = "minilm"  # the caption's sentence embedding added to every decoder input ("none": off)
     exemplar: bool = False  # t2m examples get a retrieved training clip's codes as a draft (lm_exemplars.py)
     draft_own_share: float = 0.0  # t2m drafts made from the example's own grid, warped in time and half replaced
+    caption_exemplar: bool = False  # m2t prompts quote a caption of a clip nearest by motion (CaptionIndex)
     # training
     steps: int = 2000
     batch: int = 16
@@ -124,13 +126,17 @@ class TaskSampler:
     """Batches of one task: {"input_ids", "attention_mask", "decoder_input_ids", "labels", "motion_target"},
     "text_emb" (B, 384) with a text condition: each t2m caption's sentence embedding, zeros otherwise, and
     "draft" (B, L_decoder) with exemplars: t2m drafts from `index`, NONE otherwise. `index` rows are
-    `tokens` rows (the index of the training clips themselves; a clip never drafts from its own group)."""
+    `tokens` rows (the index of the training clips themselves; a clip never drafts from its own group).
+    `hints` (len(tokens), k) with caption exemplars: rows of `hint_captions` (the training clips' captions)
+    that an m2t prompt of each clip may quote (-1: none)."""
 
     def __init__(self, tokens: TokenSet, captions: dict[int, dict[str, list[str]]], lm_cfg: LMConfig, fps: float,
                  stride: int, mix: dict[str, float], seed: int, index: ExemplarIndex | None = None,
-                 own_rows: bool = True, own_share: float = 0.0):
+                 own_rows: bool = True, own_share: float = 0.0, hints: np.ndarray | None = None,
+                 hint_captions: list[dict[str, list[str]]] | None = None):
         self.tokens, self.cfg, self.vocab = tokens, lm_cfg, lm_cfg.vocab()
         self.index, self.own_rows, self.own_share = index, own_rows, own_share
+        self.hints, self.hint_captions = hints, hint_captions
         self.tokenizer = lm_cfg.tokenizer()
         self.captions = [captions[int(i)] for i in tokens.ids]
         self.step_seconds = stride / fps
@@ -162,7 +168,8 @@ class TaskSampler:
             return enc, v.motion_sequence(grid), text
         if task == "m2t":
             kind, text = self.caption(self.captions[i])
-            enc = encode_prompt(tok, v, "m2t", codes=grid, focus=FOCUS[kind], max_text_tokens=n)
+            enc = encode_prompt(tok, v, "m2t", codes=grid, focus=FOCUS[kind], max_text_tokens=n,
+                                example=self.hint(i, kind))
             target = tok(text, truncation=True, max_length=n)["input_ids"][1:]  # drop [CLS], keep [SEP]
             return enc, np.asarray(target, dtype=np.int64), ""
         if task == "complete":
@@ -208,6 +215,17 @@ class TaskSampler:
                 grid = stretch(self.index.grid(int(hit)), steps)
             out[b] = draft_positions(self.vocab.to_ids(grid), width)
         return torch.from_numpy(out)
+
+    def hint(self, i: int, kind: str) -> str | None:
+        """A caption of `kind` of one of clip i's caption neighbours (random), or None without them."""
+        if self.hints is None:
+            return None
+        rows = self.hints[i][self.hints[i] >= 0]
+        if not len(rows):
+            return None
+        row = int(rows[self.rng.integers(len(rows))])
+        options = self.hint_captions[row].get(kind) or []
+        return options[self.rng.integers(len(options))] if options else None
 
     def own_draft(self, grid: np.ndarray, replace_share: float = 0.5) -> np.ndarray:
         """A draft like a neighbour's from a clip's own (n, slots) grid: its timing warped (stretched to a
@@ -375,6 +393,9 @@ def _initial_model(cfg: TrainLMConfig, slots: int, codes: int):
         lm_cfg = replace(lm_cfg, exemplar=True)
         attach_exemplar(lm, lm_cfg)
         log.info("adding exemplar drafts to %s", cfg.init_from)
+    if cfg.caption_exemplar and not lm_cfg.caption_exemplar:  # ... and caption exemplars (no new weights)
+        lm_cfg = replace(lm_cfg, caption_exemplar=True)
+        log.info("adding caption exemplars to %s", cfg.init_from)
     log.info("continuing from %s", cfg.init_from)
     return lm.train(), lm_cfg
 
@@ -389,6 +410,34 @@ def exemplar_index(corpus: str | Path, train: TokenSet) -> ExemplarIndex:
     names = {c: k for k, c in enumerate(sorted(set(combos.values())))}
     groups = np.array([names[combos[int(i)]] for i in train.ids], dtype=np.int64)
     return ExemplarIndex(train.codes, train.offsets, keys, groups)
+
+
+def _clips_in_order(clips: ClipSet, ids: np.ndarray) -> list[np.ndarray]:
+    """Views of `clips`' features in the order of `ids` (token grids and features come from one split)."""
+    pos = {int(c): k for k, c in enumerate(clips.ids)}
+    try:
+        return [clips.clip(pos[int(i)]) for i in ids]
+    except KeyError as exc:
+        raise HandMotionError(f"clip {exc} has token codes but no features; rebuild the token cache") from None
+
+
+def caption_hints(corpus: str | Path, train: TokenSet, val: TokenSet, captions: dict[int, dict[str, list[str]]],
+                  fps: float, k: int = 3) -> tuple[CaptionIndex, np.ndarray, np.ndarray]:
+    """The caption index of the training clips (rows = `train` rows) and, for training and validation clips,
+    their k nearest training clips by motion (training clips: of other action combinations only)."""
+    clips = load_clips(corpus, "train")
+    combos = load_combinations(corpus, "train")
+    names = {c: j for j, c in enumerate(sorted(set(combos.values())))}
+    groups = np.array([names[combos[int(i)]] for i in train.ids], dtype=np.int64)
+    index = CaptionIndex.build(_clips_in_order(clips, train.ids), [captions[int(i)] for i in train.ids], fps,
+                               groups=groups, mean=clips.features.mean(0),
+                               std=np.maximum(clips.features.std(0), 1e-3))
+    train_hints = index.nearest(index.keys, k, exclude=np.arange(len(index)))
+    if val is train:
+        return index, train_hints, train_hints
+    val_clips = _clips_in_order(load_clips(corpus, "val"), val.ids)
+    val_hints = index.nearest(np.stack([index.key(x) for x in val_clips]), k)
+    return index, train_hints, val_hints
 
 
 def train_lm(cfg: TrainLMConfig, progress: bool = True) -> LMTrainer:
@@ -410,9 +459,15 @@ def train_lm(cfg: TrainLMConfig, progress: bool = True) -> LMTrainer:
     index = None
     if lm_cfg.exemplar:
         index = lm.exemplars = exemplar_index(cfg.data, train)
+    hints = {"train": None, "val": None}
+    hint_captions = None
+    if lm_cfg.caption_exemplar:
+        lm.caption_exemplars, hints["train"], hints["val"] = caption_hints(cfg.data, train, val, captions, tcfg.fps)
+        hint_captions = [captions[int(i)] for i in train.ids]
     sampler = TaskSampler(train, captions, lm_cfg, tcfg.fps, tcfg.stride, mix, cfg.seed, index,
-                          own_share=cfg.draft_own_share)
-    val_sampler = TaskSampler(val, captions, lm_cfg, tcfg.fps, tcfg.stride, mix, 12345, index, own_rows=False)
+                          own_share=cfg.draft_own_share, hints=hints["train"], hint_captions=hint_captions)
+    val_sampler = TaskSampler(val, captions, lm_cfg, tcfg.fps, tcfg.stride, mix, 12345, index, own_rows=False,
+                              hints=hints["val"], hint_captions=hint_captions)
     val_batches = {task: val_sampler.sample(min(64, 4 * cfg.batch), task) for task in mix}
     model = LMTrainer(lm, lm_cfg.vocab(), tokenizer, cfg.w_geo, cfg.gumbel_tau, cfg.w_geo_fk, cfg.corrupt)
     log.info("language model: %.1fM parameters, vocabulary %d (%d text + specials + %d motion)",
