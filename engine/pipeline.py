@@ -34,6 +34,7 @@ _MODELS: dict[tuple[str, str], torch.nn.Module] = {}
 # standard deviations of the training wrists (per axis), or its heading off by more than this.
 PLACEMENT_MAX_Z = 2.5
 PLACEMENT_MIN_YAW_DEG = 45.0
+CAPTION_CANDIDATES = 1  # captions written per request with caption exemplars (one per nearest training clip)
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -304,31 +305,38 @@ def continue_motion(motion: HandMotion, seconds: float, sampling: Sampling | Non
 
 
 def caption_lm(motion: HandMotion, kind: str = "script", weights: str | Path | None = None,
-               tokenizer_weights: str | Path | None = None, device: str = "auto", max_tokens: int = 96) -> str:
+               tokenizer_weights: str | Path | None = None, device: str = "auto", max_tokens: int = 96,
+               candidates: int = CAPTION_CANDIDATES) -> str:
     """A caption of `kind` (script: the actions; semantic; interaction; articulation) written by the LM
-    (greedy, without repeated trigrams)."""
+    (greedy, without repeated trigrams). With caption exemplars the prompt quotes the caption of a training
+    clip near the motion; `candidates` > 1 writes one caption per each of that many nearest clips and keeps
+    the one the others agree with most (`consensus`, minimum Bayes risk)."""
     from .models.lm import prompt_condition
-    from .models.lm_decode import decode_text
+    from .models.lm_decode import consensus, decode_text
+    from .models.lm_exemplars import motion_examples
     from .models.prompts import FOCUS, encode_prompt
 
     if kind not in FOCUS:
         raise MotionValueError(f"caption kind must be one of {', '.join(FOCUS)}, not {kind!r}")
+    if candidates < 1:
+        raise MotionValueError(f"candidates must be at least 1, got {candidates}")
     model, cfg = get_lm(weights, device)
     tok = get_tokenizer(tokenizer_weights, device)
     _check_lm_matches(cfg, tok)
     text_tok, vocab = cfg.tokenizer(), cfg.vocab()
     codes = tokenize(motion, tokenizer_weights, device).codes
-    example = None
-    if cfg.caption_exemplar:  # the caption of the training clip nearest by motion, quoted in the prompt
-        from .models.lm_exemplars import motion_example
-
-        example = motion_example(model, model_features(motion, tok)[0], kind)
-    prompt = encode_prompt(text_tok, vocab, "m2t", codes=codes, focus=FOCUS[kind], max_text_tokens=cfg.max_text_tokens,
-                           example=example)
+    examples: list[str | None] = [None]
+    if cfg.caption_exemplar:
+        examples = motion_examples(model, model_features(motion, tok)[0], kind, candidates) or [None]
     end = text_tok.sep_token_id if text_tok.sep_token_id is not None else text_tok.eos_token_id
-    with lm_autocast(model):
-        ids = decode_text(model, prompt, vocab.text_size, end, max_tokens, cond=prompt_condition(model, None))
-    return text_tok.decode(ids, skip_special_tokens=True).strip()
+    texts = []
+    for example in examples:
+        prompt = encode_prompt(text_tok, vocab, "m2t", codes=codes, focus=FOCUS[kind],
+                               max_text_tokens=cfg.max_text_tokens, example=example)
+        with lm_autocast(model):
+            ids = decode_text(model, prompt, vocab.text_size, end, max_tokens, cond=prompt_condition(model, None))
+        texts.append(text_tok.decode(ids, skip_special_tokens=True).strip())
+    return texts[consensus(texts)]
 
 
 def lm_autocast(model) -> torch.autocast:

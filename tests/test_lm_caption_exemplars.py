@@ -11,7 +11,8 @@ import torch
 
 from engine.errors import HandMotionError
 from engine.models.lm import LMConfig, build_lm, load_lm, save_lm
-from engine.models.lm_exemplars import CaptionIndex, motion_example
+from engine.models.lm_decode import consensus
+from engine.models.lm_exemplars import CaptionIndex, motion_examples
 from engine.models.prompts import EXAMPLE, encode_prompt
 from engine.models.text import text_tokenizer
 
@@ -68,14 +69,24 @@ def test_caption_index_round_trips_through_the_weights_folder(tmp_path):
     assert got.caption(5, "script") == "Die Hand öffnet sich."
     x = clips()[3]
     assert np.allclose(got.key(x), model.caption_exemplars.key(x))
-    assert motion_example(loaded, x, "script") == "clip 3 taps."
-    assert motion_example(loaded, x, "articulation") is None  # the neighbour has no caption of that kind
-    assert motion_example(build_lm(dataclasses.replace(TINY, caption_exemplar=False)), x, "script") is None
+    assert motion_examples(loaded, x, "script") == ["clip 3 taps."]
+    near = motion_examples(loaded, x, "script", k=3)
+    assert near[0] == "clip 3 taps." and set(near) == {"clip 3 taps.", "clip 2 taps.", "clip 4 taps."}
+    assert motion_examples(loaded, x, "articulation", k=3) == []  # no neighbour has a caption of that kind
+    assert motion_examples(build_lm(dataclasses.replace(TINY, caption_exemplar=False)), x, "script") == []
     stats = dict(np.load(tmp_path / "lm" / "stats.npz"))
     del stats["caption_basis"]
     np.savez(tmp_path / "lm" / "stats.npz", **stats)
     with pytest.raises(HandMotionError, match="caption_basis"):
         load_lm(tmp_path / "lm")
+
+
+def test_consensus_keeps_the_caption_the_others_agree_with():
+    texts = ["The right hand waves.", "The right hand waves twice.", "Both hands clap.", "The right hand waves!"]
+    assert consensus(texts) in (0, 3)
+    assert consensus(["Only one."]) == 0 and consensus(["", "a b"]) == 0
+    with pytest.raises(HandMotionError):
+        consensus([])
 
 
 def test_the_m2t_prompt_quotes_the_example_before_the_motion():
@@ -152,6 +163,8 @@ def test_train_lm_m2t_prompts_quote_clips_of_other_combinations(tmp_path, capsys
     model, lm_cfg = load_lm(out)
     assert lm_cfg.caption_exemplar and len(model.caption_exemplars) == len(train)
     motion = load_split(corpus, "train").motion(0)
-    example = motion_example(model, model_features(motion, tok)[0], "script")
-    assert example in {c for cs in hint_captions for c in cs.get("script", [])}
-    assert isinstance(caption_lm(motion, "script", weights=out, max_tokens=8), str)
+    examples = motion_examples(model, model_features(motion, tok)[0], "script", k=2)
+    assert examples and set(examples) <= {c for cs in hint_captions for c in cs.get("script", [])}
+    assert isinstance(caption_lm(motion, "script", weights=out, max_tokens=8, candidates=2), str)
+    with pytest.raises(HandMotionError, match="candidates"):
+        caption_lm(motion, "script", weights=out, candidates=0)

@@ -11,7 +11,7 @@ import torch
 
 from engine.errors import HandMotionError
 from engine.models.lm import LMConfig, build_lm, load_lm, save_lm
-from engine.models.lm_decode import T5State, decode_motion
+from engine.models.lm_decode import CachedState, T5State, decode_motion
 from engine.models.lm_exemplars import NONE, ExemplarIndex, draft_embedding, draft_positions, stretch
 from engine.models.prompts import encode_prompt
 from engine.models.text import text_tokenizer
@@ -59,9 +59,11 @@ def test_draft_positions_line_up_with_the_codes_they_predict():
     assert list(draft_positions(ids, 3)) == [NONE, 10, 11]
 
 
-def test_training_and_decoding_add_the_draft_at_the_same_positions():
+@pytest.mark.parametrize("state_cls", [T5State, CachedState])
+def test_training_and_decoding_add_the_draft_at_the_same_positions(state_cls):
     """The trainer's hidden states for a t2m target with a draft equal the incremental decoder's, position by
-    position: the draft code of step s, slot k is seen exactly where the model predicts step s, slot k."""
+    position, for both decoder states: the draft code of step s, slot k is seen exactly where the model
+    predicts step s, slot k."""
     torch.manual_seed(0)
     model = build_lm(TINY).eval()
     torch.nn.init.normal_(model.exemplar_proj.weight, std=0.3)  # as if trained (it starts at zero)
@@ -81,7 +83,7 @@ def test_training_and_decoding_add_the_draft_at_the_same_positions():
         plain = trainer.target_states({k: x for k, x in batch.items() if k != "draft"})[0] @ model.lm_head.weight.T
         assert not torch.allclose(states, plain, atol=1e-3)
         extra = draft_embedding(model, batch["draft"])
-        state = T5State(model, torch.as_tensor(prompt), 1, dec.shape[1], extra=extra)
+        state = state_cls(model, torch.as_tensor(prompt), 1, dec.shape[1], extra=extra)
         for t, i in enumerate(dec[0]):
             state.feed(i[None])
             assert torch.allclose(state.logits(0, v.size)[0], states[t], atol=1e-4)

@@ -216,11 +216,15 @@ class CaptionIndex:
                                   ) from None
 
 
-def motion_example(model, features: np.ndarray, kind: str) -> str | None:
-    """The caption of `kind` of the training clip nearest a (T, 198) clip at the index's fps; None for a
-    model without caption exemplars."""
+def motion_examples(model, features: np.ndarray, kind: str, k: int = 1) -> list[str]:
+    """Captions of `kind` of the (up to) k training clips nearest a (T, 198) clip at the index's fps, nearest
+    first, without repeats or empty ones; [] for a model without caption exemplars."""
     index: CaptionIndex | None = getattr(model, "caption_exemplars", None)
     if index is None:
-        return None
-    row = int(index.nearest(index.key(features)[None])[0, 0])
-    return index.caption(row, kind) or None
+        return []
+    out: list[str] = []
+    for row in index.nearest(index.key(features)[None], k)[0]:
+        text = index.caption(int(row), kind)
+        if text and text not in out:
+            out.append(text)
+    return out
