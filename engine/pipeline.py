@@ -167,13 +167,15 @@ def _check_lm_matches(cfg, tok: HandTokenizer) -> None:
 
 
 DEFAULT_GUIDANCE = 3.0  # classifier-free guidance of the prompt text condition (1: none; docs/benchmarks.md)
+DEFAULT_RERANK = 1  # text to motion: candidates drawn per returned motion, kept by caption score (1: none)
 
 
 @dataclass
 class Sampling:
     """How motion ids are drawn: `samples` variations from `seed`; temperature 0 is greedy (one grid, repeated);
     `top_k` 0 and `top_p` 1 switch those filters off; `guidance` scales the prompt text's pull (classifier-free
-    guidance; 1: none; only prompts with free text)."""
+    guidance; 1: none; only prompts with free text); text to motion draws `rerank` times as many and keeps
+    those whose codes the model itself would caption most like the prompt (`caption_scores`)."""
 
     seed: int = 0
     samples: int = 1
@@ -181,12 +183,13 @@ class Sampling:
     top_k: int = 0
     top_p: float = 0.95
     guidance: float = DEFAULT_GUIDANCE
+    rerank: int = 1
 
     def check(self) -> None:
         from .models.lm_decode import check_sampling
 
-        if self.samples < 1:
-            raise MotionValueError("samples must be at least 1")
+        if self.samples < 1 or self.rerank < 1:
+            raise MotionValueError("samples and rerank must be at least 1")
         check_sampling(self.temperature, self.top_k, self.top_p, self.guidance)
 
 
@@ -214,11 +217,28 @@ def _run_lm(task: str, sampling: Sampling, steps: int, weights, tokenizer_weight
     cond = prompt_condition(model, fields.get("text"))
     uncond = prompt_condition(model, None) if fields.get("text") and sampling.guidance != 1.0 else None
     draft = prompt_draft(model, fields.get("text"), steps) if task == "t2m" else None
+    rerank = sampling.rerank if task == "t2m" else 1
     with lm_autocast(model):
-        grids = decode_motion(model, cfg.vocab(), prompt, steps, sampling.samples, sampling.seed,
+        grids = decode_motion(model, cfg.vocab(), prompt, steps, sampling.samples * rerank, sampling.seed,
                               sampling.temperature, sampling.top_k, sampling.top_p, forced, cond,
                               sampling.guidance, uncond, draft)
-    return grids, tok
+        if rerank > 1:
+            grids = grids[np.argsort(-caption_scores(model, cfg, grids, fields["text"]), kind="stable")]
+    return grids[:sampling.samples], tok
+
+
+def caption_scores(model, cfg, grids: np.ndarray, text: str) -> np.ndarray:
+    """(N,) how well `text` describes each of the (N, steps, slots) grids: the model's own mean log-probability
+    per token of `text` as the grid's script caption (its motion-to-text direction, teacher forced)."""
+    from .models.lm import prompt_condition
+    from .models.lm_decode import text_log_likelihood
+    from .models.prompts import FOCUS, encode_prompt
+
+    text_tok, vocab = cfg.tokenizer(), cfg.vocab()
+    prompts = [encode_prompt(text_tok, vocab, "m2t", codes=g, focus=FOCUS["script"], max_text_tokens=cfg.max_text_tokens)
+               for g in grids]
+    target = text_tok(text, truncation=True, max_length=cfg.max_text_tokens)["input_ids"][1:]  # as in training
+    return text_log_likelihood(model, prompts, np.asarray(target), vocab.text_size, prompt_condition(model, None))
 
 
 def _decode_grid(grid: np.ndarray, tok: HandTokenizer, placement: Placement, fps: float, n_frames: int,
@@ -242,16 +262,19 @@ def _steps_for(seconds: float, tok: HandTokenizer) -> int:
 def generate(text: str, seconds: float, fps: float = 30.0, seed: int = 0, samples: int = 1, temperature: float = 1.0,
              top_k: int = 0, top_p: float = 0.95, weights: str | Path | None = None,
              tokenizer_weights: str | Path | None = None, device: str = "auto",
-             guidance: float | None = None) -> list[HandMotion]:
+             guidance: float | None = None, rerank: int | None = None) -> list[HandMotion]:
     """`samples` two-hand motions for a prompt, each exactly round(seconds * fps) + 1 frames at `fps`;
     `guidance` > 1 follows the prompt's text more strongly (classifier-free guidance, twice the decoding work;
-    None: DEFAULT_GUIDANCE)."""
+    None: DEFAULT_GUIDANCE); `rerank` > 1 draws that many times as many and keeps the best captioned (None:
+    DEFAULT_RERANK)."""
     if not text or not text.strip():
         raise MotionValueError("the prompt is empty")
     _check_seconds(seconds, fps)
     guidance = DEFAULT_GUIDANCE if guidance is None else guidance
+    rerank = DEFAULT_RERANK if rerank is None else rerank
     tok = get_tokenizer(tokenizer_weights, device)
-    grids, tok = _run_lm("t2m", Sampling(seed, samples, temperature, top_k, top_p, guidance), _steps_for(seconds, tok),
+    grids, tok = _run_lm("t2m", Sampling(seed, samples, temperature, top_k, top_p, guidance, rerank),
+                         _steps_for(seconds, tok),
                          weights, tokenizer_weights, device, seconds=seconds, text=text.strip())
     n_frames = int(round(seconds * fps)) + 1
     return [_decode_grid(g, tok, Placement.identity(), fps, n_frames, tokenizer_weights, device) for g in grids]

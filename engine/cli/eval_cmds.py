@@ -65,6 +65,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         if task == "t2m":
             q.add_argument("--guidance", type=float, help="the lm method's classifier-free guidance (default: the "
                                                           "engine's)")
+            q.add_argument("--rerank", type=positive_int, help="the lm method's candidates per motion, the best "
+                                                               "captioned kept (default: the engine's)")
+        if task == "m2t":
+            q.add_argument("--candidates", type=positive_int, help="the lm method's captions per clip, one per nearest "
+                                                                   "training clip, consensus kept (default: the "
+                                                                   "engine's)")
         if task == "inbetween":
             q.add_argument("--inbetween", metavar="DIR", help="in-betweener weights for the diffusion methods "
                                                               "(default: shipped)")
@@ -116,11 +122,13 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
             from ..eval.t2m import evaluate_t2m
 
             return evaluate_t2m(args.data, weights=args.evaluator, lm_weights=getattr(args, "lm", None),
-                                lm_guidance=getattr(args, "guidance", None), **kw)
+                                lm_guidance=getattr(args, "guidance", None), lm_rerank=getattr(args, "rerank", None),
+                                **kw)
         if task == "m2t":
             from ..eval.m2t import evaluate_m2t
 
-            return evaluate_m2t(args.data, weights=args.evaluator, lm_weights=getattr(args, "lm", None), **kw)
+            return evaluate_m2t(args.data, weights=args.evaluator, lm_weights=getattr(args, "lm", None),
+                                lm_candidates=getattr(args, "candidates", None), **kw)
         if task == "inbetween":
             from ..eval.inbetween import evaluate_inbetween
 

@@ -62,7 +62,8 @@ def _rules(ctx: Context, idx: list[int], kind: str, seed: int) -> list[str] | No
 def _lm(ctx: Context, idx: list[int], kind: str, seed: int) -> list[str] | None:
     from ..pipeline import caption_lm
 
-    return [caption_lm(ctx.test.motion(i), kind, ctx.cache.get("lm_weights"), device=ctx.device)
+    extra = {"candidates": ctx.cache["lm_candidates"]} if ctx.cache.get("lm_candidates") else {}
+    return [caption_lm(ctx.test.motion(i), kind, ctx.cache.get("lm_weights"), device=ctx.device, **extra)
             for i in tqdm(idx, desc=f"lm captions ({kind})", disable=not ctx.cache.get("progress"))]
 
 
@@ -97,13 +98,15 @@ def score_captions(ctx: Context, idx: list[int], hyps: list[str], refs: list[lis
 
 def evaluate_m2t(data: str, split: str | None = "test", methods: tuple[str, ...] | None = None,
                  kinds: tuple[str, ...] = CAPTION_KINDS, weights: str | None = None, limit: int | None = None,
-                 device: str = "cpu", progress: bool = True, lm_weights: str | None = None) -> dict:
+                 device: str = "cpu", progress: bool = True, lm_weights: str | None = None,
+                 lm_candidates: int | None = None) -> dict:
     """The m2t report: {"kinds": {kind: {method: scores}}}; methods that cannot write a kind are omitted.
-    Default methods: the baselines, and "lm" when language-model weights exist."""
+    Default methods: the baselines, and "lm" when language-model weights exist (`lm_candidates`: its
+    captions per clip, see `caption_lm`; None: the engine's default)."""
     if methods is None:
         methods = ("ground_truth", "retrieval", "rules") + (("lm",) if lm_available(lm_weights) else ())
     ctx = Context(load_split(data, split, limit), load_split(data, "train"), get_evaluator(weights, device), device)
-    ctx.cache.update(progress=progress, lm_weights=lm_weights)
+    ctx.cache.update(progress=progress, lm_weights=lm_weights, lm_candidates=lm_candidates)
     report = {"data": str(data), "split": split, "clips": len(ctx.test.clips), "kinds": {}}
     for kind in kinds:
         idx, refs = references(ctx, list(range(len(ctx.test.clips))), kind)

@@ -96,7 +96,8 @@ def _lm(ctx: Context, prompts: list[str], lengths: list[int], samples: int, seed
     out = []
     for k, (text, n) in enumerate(tqdm(list(zip(prompts, lengths)), desc="generate", disable=not ctx.cache.get("progress"))):
         motions = generate(text, (n - 1) / ctx.test.fps, ctx.test.fps, seed=seed + k, samples=samples, weights=weights,
-                           device=ctx.device, guidance=ctx.cache.get("lm_guidance"))
+                           device=ctx.device, guidance=ctx.cache.get("lm_guidance"),
+                           rerank=ctx.cache.get("lm_rerank"))
         out.append([motion_to_features(m)[0] for m in motions])
     return out
 
@@ -226,14 +227,14 @@ def evaluator_checks(ctx: Context, seed: int = SEED) -> dict:
 def evaluate_t2m(data: str, split: str | None = "test", methods: tuple[str, ...] | None = None,
                  weights: str | None = None, limit: int | None = None, device: str = "cpu", mm_prompts: int = 100,
                  mm_samples: int = 10, progress: bool = True, lm_weights: str | None = None,
-                 lm_guidance: float | None = None) -> dict:
+                 lm_guidance: float | None = None, lm_rerank: int | None = None) -> dict:
     """The t2m report: {"methods": {name: scores}, "evaluator": checks, ...}. Default methods: the
     baselines, and "lm" when language-model weights exist (`lm_guidance`: its classifier-free guidance,
-    default the engine's)."""
+    `lm_rerank`: its candidates per motion; default the engine's)."""
     if methods is None:
         methods = ("ground_truth", "tokenized", "retrieval") + (("lm",) if lm_available(lm_weights) else ())
     ctx = Context(load_split(data, split, limit), load_split(data, "train"), get_evaluator(weights, device), device)
-    ctx.cache.update(progress=progress, lm_weights=lm_weights, lm_guidance=lm_guidance)
+    ctx.cache.update(progress=progress, lm_weights=lm_weights, lm_guidance=lm_guidance, lm_rerank=lm_rerank)
     report = {"data": str(data), "split": split, "clips": len(ctx.test.clips), "prompt_kind": PROMPT_KIND,
               "pool": min(POOL, len(ctx.test.clips)), "methods": {}}
     for name in methods:

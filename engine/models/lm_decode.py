@@ -341,3 +341,25 @@ def consensus(texts: list[str]) -> int:
     words = [_WORDS.findall(t.lower()) for t in texts]
     scores = [sum(_similarity(w, o) for j, o in enumerate(words) if j != i) for i, w in enumerate(words)]
     return int(np.argmax(scores))
+
+
+@torch.no_grad()
+def text_log_likelihood(model, prompts: list[np.ndarray], target: np.ndarray, text_size: int,
+                        cond: torch.Tensor | None = None) -> np.ndarray:
+    """(N,) mean log-probability per token of the text ids `target` (L,), end id last, written after each of
+    the N encoder prompts (teacher forced, one batch; prompts padded with id 0 as in training), over the text
+    ids [0, text_size) as the training loss sees them; `cond` (1, d) the text condition. Encoder-decoder
+    models only."""
+    if not model.config.is_encoder_decoder:
+        raise HandMotionError("scoring a caption needs an encoder-decoder model")
+    device = next(model.parameters()).device
+    enc = torch.zeros(len(prompts), max(len(p) for p in prompts), dtype=torch.long, device=device)
+    for i, p in enumerate(prompts):
+        enc[i, :len(p)] = torch.as_tensor(np.asarray(p, dtype=np.int64), device=device)
+    tgt = torch.as_tensor(np.asarray(target, dtype=np.int64), device=device)[None].expand(len(prompts), -1)
+    start = torch.full((len(prompts), 1), model.config.decoder_start_token_id, dtype=torch.long, device=device)
+    x = model.get_decoder().get_input_embeddings()(torch.cat([start, tgt[:, :-1]], 1))
+    if cond is not None:
+        x = x + cond[:, None]
+    logits = model(input_ids=enc, attention_mask=(enc != 0).long(), decoder_inputs_embeds=x).logits[..., :text_size]
+    return logits.float().log_softmax(-1).gather(-1, tgt[..., None])[..., 0].mean(1).cpu().numpy()
