@@ -406,10 +406,14 @@ def exemplar_index(corpus: str | Path, train: TokenSet) -> ExemplarIndex:
     keys = caption_embeddings(corpus, train.ids)[:, 0]
     if np.isnan(keys).any():
         raise HandMotionError(f"{corpus}: every training clip needs a script caption for exemplar drafts")
+    return ExemplarIndex(train.codes, train.offsets, keys, combination_groups(corpus, train.ids))
+
+
+def combination_groups(corpus: str | Path, ids: np.ndarray) -> np.ndarray:
+    """(n,) int64: the action combination of each training clip in `ids`, numbered."""
     combos = load_combinations(corpus, "train")
     names = {c: k for k, c in enumerate(sorted(set(combos.values())))}
-    groups = np.array([names[combos[int(i)]] for i in train.ids], dtype=np.int64)
-    return ExemplarIndex(train.codes, train.offsets, keys, groups)
+    return np.array([names[combos[int(i)]] for i in ids], dtype=np.int64)
 
 
 def _clips_in_order(clips: ClipSet, ids: np.ndarray) -> list[np.ndarray]:
@@ -426,11 +430,8 @@ def caption_hints(corpus: str | Path, train: TokenSet, val: TokenSet, captions: 
     """The caption index of the training clips (rows = `train` rows) and, for training and validation clips,
     their k nearest training clips by motion (training clips: of other action combinations only)."""
     clips = load_clips(corpus, "train")
-    combos = load_combinations(corpus, "train")
-    names = {c: j for j, c in enumerate(sorted(set(combos.values())))}
-    groups = np.array([names[combos[int(i)]] for i in train.ids], dtype=np.int64)
     index = CaptionIndex.build(_clips_in_order(clips, train.ids), [captions[int(i)] for i in train.ids], fps,
-                               groups=groups, mean=clips.features.mean(0),
+                               groups=combination_groups(corpus, train.ids), mean=clips.features.mean(0),
                                std=np.maximum(clips.features.std(0), 1e-3))
     train_hints = index.nearest(index.keys, k, exclude=np.arange(len(index)))
     if val is train:
