@@ -424,15 +424,35 @@ def _place_keys(known: np.ndarray, mask: np.ndarray, fps: float, model) -> tuple
     return np.where(mask & wrist, moved, known).astype(np.float32), placement
 
 
+def _guide_features(guide: HandMotion, n_frames: int, n_model: int, rate: float, placement: Placement,
+                    free: np.ndarray, weight: float, model) -> dict[str, torch.Tensor]:
+    """denoise's guide and guide_weight (1, n_model, 198) in model space for a guide motion at the caller's
+    fps: its hands at the model rate, placed like the keys, weighted where `free` (n_model, 198) is true."""
+    if not 0.0 <= weight <= 1.0:
+        raise MotionValueError(f"guide_weight must be in [0, 1], got {weight}")
+    if guide.n_frames != n_frames:
+        raise MotionValueError(f"the guide has {guide.n_frames} frames, the clip {n_frames}")
+    g = guide if abs(guide.fps - rate) < 1e-9 else guide.resample(rate)
+    x, present = motion_to_features(placement.apply(g))
+    rows = np.minimum(np.arange(n_model), len(x) - 1)
+    x, present = x[rows], present[rows]
+    w = np.repeat(present, x.shape[1] // 2, axis=1) & free
+    dev = next(model.parameters()).device
+    return {"guide": model.to_model_space(torch.from_numpy(x.astype(np.float32)).to(dev))[None],
+            "guide_weight": torch.from_numpy((w * weight).astype(np.float32)).to(dev)[None]}
+
+
 @torch.no_grad()
 def inbetween(keys, n_frames: int, fps: float = 30.0, text: str | None = None, seed: int | None = None,
               strength: float | None = None, diffusion: Diffusion | None = None, weights: str | Path | None = None, device: str = "auto",
-              hands: tuple[str, ...] | None = None, progress=None) -> HandMotion:
+              hands: tuple[str, ...] | None = None, progress=None, guide: HandMotion | None = None,
+              guide_weight: float = 0.0) -> HandMotion:
     """Fill a clip of `n_frames` at `fps` around keyed (possibly partial) poses, `engine.keys.Keys`
     ({frame: {side: {part: values}}}); `text` optionally says what happens. Keys are hit exactly when
     strength is 1. `seed` and `strength`, when given, override `diffusion`'s (default `Diffusion()`).
     Returns the `hands` asked for (default: every hand that has a key). progress(step, steps) is called
-    after each denoising step."""
+    after each denoising step. `guide` (at `fps`, `n_frames` long): a soft target for the values of its
+    hands that no key fixes; each denoising step, and the result, move `guide_weight` of the way to it."""
     from .keys import apply_keys, keyed_hands, keys_to_features
     from .models.inbetween_sample import denoise
     from .models.text import prompt_embedding
@@ -461,8 +481,11 @@ def inbetween(keys, n_frames: int, fps: float = 30.0, text: str | None = None, s
     m = torch.from_numpy(mask.astype(np.float32)).to(dev)[None]
     emb = torch.from_numpy(prompt_embedding(text)).to(dev) if text else None
     gen = torch.Generator(device=dev).manual_seed(int(diffusion.seed))
+    soft = {}
+    if guide is not None and guide_weight > 0:
+        soft = _guide_features(guide, n_frames, len(known), rate, placement, ~mask, guide_weight, model)
     z0 = denoise(model, z, m, emb, diffusion.steps, diffusion.guidance, diffusion.strength, diffusion.mode, gen,
-                 progress)
+                 progress, **soft)
     raw = model.from_model_space(z0)[0].cpu().numpy().astype(np.float64)
     out = placement.undo(features_to_motion(raw, rate))
     if abs(rate - fps) > 1e-9:
@@ -478,8 +501,10 @@ def inbetween(keys, n_frames: int, fps: float = 30.0, text: str | None = None, s
 
 def react(motion: HandMotion, given: str = "left", text: str | None = None, seed: int | None = None,
           diffusion: Diffusion | None = None, weights: str | Path | None = None, device: str = "auto",
-          progress=None) -> HandMotion:
-    """The other hand generated for `given` hand's whole track (kept exactly as it is in `motion`)."""
+          progress=None, mirror: float = 0.0) -> HandMotion:
+    """The other hand generated for `given` hand's whole track (kept exactly as it is in `motion`).
+    `mirror` in [0, 1]: how strongly the other hand is drawn to the given hand's mirror image (a symmetry
+    prior for two-hand actions; 0: the model's own reaction)."""
     from .keys import keys_from_motion
 
     if given not in ("left", "right"):
@@ -488,7 +513,9 @@ def react(motion: HandMotion, given: str = "left", text: str | None = None, seed
     if track is None or not track.valid.any():
         raise MotionValueError(f"the clip has no {given} hand to react to")
     keys = keys_from_motion(motion, np.flatnonzero(track.valid), hands=(given,))
+    other = "right" if given == "left" else "left"
+    guide = HandMotion(fps=motion.fps, **{other: track.mirrored()}) if mirror > 0 else None
     out = inbetween(keys, motion.n_frames, motion.fps, text, seed, diffusion=diffusion, weights=weights,
-                    device=device, hands=("left", "right"), progress=progress)
+                    device=device, hands=("left", "right"), progress=progress, guide=guide, guide_weight=mirror)
     out.track(given).valid = track.valid.copy()
     return out

@@ -218,6 +218,24 @@ def test_react_keeps_the_given_hand_exactly(weights):
         react(HandMotion(fps=30.0, left=m.left), "right", weights=weights, device="cpu")
 
 
+def test_react_mirror_prior_pulls_the_other_hand_to_the_given_ones_mirror_image(weights):
+    from engine.eval.poses import hand_joints
+
+    m = smooth_motion(45, 30.0, seed=4)
+    run = lambda w, fps=30.0: react(m if fps == 30.0 else m.resample(fps), "left",  # noqa: E731
+                                    diffusion=Diffusion(steps=3), weights=weights, device="cpu", mirror=w)
+    mirror = hand_joints(HandMotion(fps=30.0, right=m.left.mirrored()))["right"]
+    err = {w: np.linalg.norm(hand_joints(run(w))["right"] - mirror, axis=-1).mean() for w in (0.0, 0.5, 1.0)}
+    assert err[1.0] < 1e-4 < err[0.5] < err[0.0]  # weight 1 is the mirror image itself
+    assert np.array_equal(run(0.0).right.hand_pose, react(m, "left", diffusion=Diffusion(steps=3), weights=weights,
+                                                          device="cpu").right.hand_pose)
+    out = run(0.5)
+    assert np.array_equal(out.left.hand_pose, m.left.hand_pose)  # the given hand is still kept exactly
+    assert run(0.5, fps=60.0).n_frames == m.resample(60.0).n_frames
+    with pytest.raises(MotionValueError, match="guide_weight"):
+        run(1.5)
+
+
 def test_denoiser_reloads_identically_and_refuses_other_weights(weights, tmp_path):
     model = load_inbetweener(weights)
     x = torch.randn(2, 20, 198)
