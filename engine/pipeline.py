@@ -251,7 +251,16 @@ def _decode_grid(grid: np.ndarray, tok: HandTokenizer, placement: Placement, fps
         motion = motion.resample(fps)
     if motion.n_frames < n_frames:  # the callers ask for a margin of steps; never return a short clip
         raise MotionValueError(f"decoded {motion.n_frames} frames, {n_frames} requested")
-    return motion.slice(0, n_frames)
+    return within_limits(motion.slice(0, n_frames))
+
+
+def within_limits(motion: HandMotion) -> HandMotion:
+    """`motion` with every hand pose that leaves the joints' range of motion clamped into it (generated
+    codes can decode slightly past it); poses inside are unchanged."""
+    from .corpus.anatomy import clamp_pose
+
+    return HandMotion(fps=motion.fps, **{side: replace(track, hand_pose=clamp_pose(track.hand_pose, side))
+                                         for side, track in motion.hands()})
 
 
 def _steps_for(seconds: float, tok: HandTokenizer) -> int:

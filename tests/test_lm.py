@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from engine.corpus.anatomy import limit_violation
 from engine.errors import HandMotionError
 from engine.models.lm import COND_DIM, LMConfig, MotionVocab, build_lm, load_lm, save_lm
 from engine.models.prompts import encode_prompt, prompt_text
@@ -236,6 +237,24 @@ def test_generate_meets_the_requested_duration_exactly(tiny_lm, seconds, fps):
         assert m.fps == fps and m.n_frames == round(seconds * fps) + 1
         assert m.duration == pytest.approx(round(seconds * fps) / fps)
         assert m.sides == ["left", "right"]
+        for side, track in m.hands():  # an untrained model's codes decode anywhere: clamped into range
+            assert limit_violation(track.hand_pose, side).max() < 1e-9
+
+
+def test_within_limits_clamps_only_the_poses_out_of_range():
+    from engine.corpus.anatomy import JOINT_LIMITS, angles_to_pose
+    from engine.motion import HandMotion, HandTrack
+    from engine.pipeline import within_limits
+
+    angles = np.repeat(JOINT_LIMITS.mean(-1)[None], 4, axis=0)  # (4, 15, 3): mid-range everywhere
+    angles[2, 5, 0] = JOINT_LIMITS[5, 0, 1] + 0.3  # one joint bent 0.3 rad too far
+    pose = angles_to_pose(angles, "left")
+    m = HandMotion(fps=30.0, left=HandTrack(np.zeros((4, 3)), pose, np.zeros((4, 3))))
+    out = within_limits(m).left.hand_pose
+    assert limit_violation(pose, "left")[2] == pytest.approx(0.3, abs=1e-6)
+    assert limit_violation(out, "left").max() < 1e-9
+    assert np.array_equal(np.delete(out, 2, 0), np.delete(pose, 2, 0))  # the other frames are untouched
+    assert np.abs(out[2] - pose[2]).max() > 0.1
 
 
 def test_generate_refuses_bad_requests(tiny_lm):

@@ -112,6 +112,16 @@ def limit_violation(hand_pose: np.ndarray, side: str = "right") -> np.ndarray:
     return over.reshape(over.shape[0], -1).max(axis=-1)
 
 
+def clamp_pose(hand_pose: np.ndarray, side: str = "right") -> np.ndarray:
+    """hand_pose (T, 15, 3) with every frame that leaves the range of motion clamped into it (the joint
+    angles clipped to `JOINT_LIMITS`); frames inside it are returned unchanged, bit for bit."""
+    out = np.array(hand_pose, dtype=np.float64, copy=True)
+    rows = limit_violation(out, side) > 0
+    if rows.any():
+        out[rows] = angles_to_pose(clamp_angles(pose_to_angles(out[rows], side)), side)
+    return out
+
+
 def enslave(curl: np.ndarray, strength: float = 1.0) -> np.ndarray:
     """Finger co-activation: (..., 5) curls (thumb..pinky, 0..1) -> (..., 5), extended fingers pulled
     toward their curled neighbours. `strength` < 1 for shapes held by deliberate effort (a gesture
