@@ -167,7 +167,7 @@ def _check_lm_matches(cfg, tok: HandTokenizer) -> None:
 
 
 DEFAULT_GUIDANCE = 3.0  # classifier-free guidance of the prompt text condition (1: none; docs/benchmarks.md)
-DEFAULT_RERANK = 1  # text to motion: candidates drawn per returned motion, kept by caption score (1: none)
+DEFAULT_RERANK = 4  # text to motion: candidates drawn per returned motion, kept by caption score (1: none)
 
 
 @dataclass
