@@ -175,7 +175,8 @@ class Sampling:
     """How motion ids are drawn: `samples` variations from `seed`; temperature 0 is greedy (one grid, repeated);
     `top_k` 0 and `top_p` 1 switch those filters off; `guidance` scales the prompt text's pull (classifier-free
     guidance; 1: none; only prompts with free text); text to motion draws `rerank` times as many and keeps
-    those whose codes the model itself would caption most like the prompt (`caption_scores`)."""
+    those whose codes the model itself would caption most like the prompt (`caption_scores`; None:
+    DEFAULT_RERANK for encoder-decoder models, 1 for decoder-only ones)."""
 
     seed: int = 0
     samples: int = 1
@@ -183,12 +184,12 @@ class Sampling:
     top_k: int = 0
     top_p: float = 0.95
     guidance: float = DEFAULT_GUIDANCE
-    rerank: int = 1
+    rerank: int | None = None
 
     def check(self) -> None:
         from .models.lm_decode import check_sampling
 
-        if self.samples < 1 or self.rerank < 1:
+        if self.samples < 1 or (self.rerank is not None and self.rerank < 1):
             raise MotionValueError("samples and rerank must be at least 1")
         check_sampling(self.temperature, self.top_k, self.top_p, self.guidance)
 
@@ -217,7 +218,9 @@ def _run_lm(task: str, sampling: Sampling, steps: int, weights, tokenizer_weight
     cond = prompt_condition(model, fields.get("text"))
     uncond = prompt_condition(model, None) if fields.get("text") and sampling.guidance != 1.0 else None
     draft = prompt_draft(model, fields.get("text"), steps) if task == "t2m" else None
-    rerank = sampling.rerank if task == "t2m" else 1
+    rerank = 1
+    if task == "t2m":
+        rerank = sampling.rerank or (DEFAULT_RERANK if model.config.is_encoder_decoder else 1)
     with lm_autocast(model):
         grids = decode_motion(model, cfg.vocab(), prompt, steps, sampling.samples * rerank, sampling.seed,
                               sampling.temperature, sampling.top_k, sampling.top_p, forced, cond,
@@ -275,12 +278,11 @@ def generate(text: str, seconds: float, fps: float = 30.0, seed: int = 0, sample
     """`samples` two-hand motions for a prompt, each exactly round(seconds * fps) + 1 frames at `fps`;
     `guidance` > 1 follows the prompt's text more strongly (classifier-free guidance, twice the decoding work;
     None: DEFAULT_GUIDANCE); `rerank` > 1 draws that many times as many and keeps the best captioned (None:
-    DEFAULT_RERANK)."""
+    see `Sampling`)."""
     if not text or not text.strip():
         raise MotionValueError("the prompt is empty")
     _check_seconds(seconds, fps)
     guidance = DEFAULT_GUIDANCE if guidance is None else guidance
-    rerank = DEFAULT_RERANK if rerank is None else rerank
     tok = get_tokenizer(tokenizer_weights, device)
     grids, tok = _run_lm("t2m", Sampling(seed, samples, temperature, top_k, top_p, guidance, rerank),
                          _steps_for(seconds, tok),

@@ -33,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=float, default=30.0, help="output frame rate (default 30)")
     p.add_argument("--guidance", type=float, help="how strongly the prompt's text steers the motion "
                                                   "(classifier-free guidance; 1: none; default: the engine's)")
+    p.add_argument("--rerank", type=int, help="candidates drawn per motion, the one the model captions most like the "
+                                              "prompt kept (1: none; default: the engine's)")
     _add_common(p)
     p.set_defaults(func=cmd_generate)
     p = sub.add_parser("complete", help="generate the other hand for one hand of a motion file")
@@ -60,7 +62,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     s = _sampling(args)
     return write_motions(generate(args.prompt, args.seconds, args.fps, s.seed, s.samples, s.temperature, s.top_k, s.top_p,
-                                  args.weights, args.tokenizer, args.device, args.guidance), args)
+                                  args.weights, args.tokenizer, args.device, args.guidance, args.rerank), args)
 
 
 def cmd_complete(args: argparse.Namespace) -> int:

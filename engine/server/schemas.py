@@ -159,6 +159,9 @@ class GenerateJob(JobBase):
     guidance: Annotated[float, Field(ge=0, le=20, allow_inf_nan=False)] | None = Field(
         None, description="how strongly the prompt's text steers the motion (classifier-free guidance; 1: none; "
                           "default: the engine's)")
+    rerank: Annotated[int, Field(ge=1, le=16)] | None = Field(
+        None, description="candidates drawn per motion, the one the model captions most like the prompt kept "
+                          "(1: none; default: the engine's)")
     hands: Literal["both", "left", "right"] = Field("both", description="which hands the result keeps")
 
 

@@ -211,7 +211,8 @@ def _run_generate(job: GenerateInput, ctx: JobContext, models: Models) -> dict:
     models.ensure("tokenizer", ctx.device)
     with ctx.compute("generating", 0.1):
         motions = generate(req.prompt.strip(), req.seconds, req.fps, req.seed, req.samples, req.temperature,
-                           req.top_k, req.top_p, models.dirs["lm"], models.dirs["tokenizer"], ctx.device, req.guidance)
+                           req.top_k, req.top_p, models.dirs["lm"], models.dirs["tokenizer"], ctx.device, req.guidance,
+                           req.rerank)
     if req.hands != "both":
         motions = [HandMotion(m.fps, **{req.hands: m.track(req.hands)}) for m in motions]
     return with_rig({"motions": [_wire(m) for m in motions]}, job.rig, motions, ctx, many=True)
