@@ -167,6 +167,7 @@ def _check_lm_matches(cfg, tok: HandTokenizer) -> None:
 
 
 DEFAULT_GUIDANCE = 3.0  # classifier-free guidance of the prompt text condition (1: none; docs/benchmarks.md)
+REACT_MIRROR = 0.25  # react's pull toward the given hand's mirror image (docs/benchmarks.md; 0: none)
 DEFAULT_RERANK = 4  # text to motion: candidates drawn per returned motion, kept by caption score (1: none)
 
 
@@ -512,10 +513,10 @@ def inbetween(keys, n_frames: int, fps: float = 30.0, text: str | None = None, s
 
 def react(motion: HandMotion, given: str = "left", text: str | None = None, seed: int | None = None,
           diffusion: Diffusion | None = None, weights: str | Path | None = None, device: str = "auto",
-          progress=None, mirror: float = 0.0) -> HandMotion:
+          progress=None, mirror: float | None = None) -> HandMotion:
     """The other hand generated for `given` hand's whole track (kept exactly as it is in `motion`).
     `mirror` in [0, 1]: how strongly the other hand is drawn to the given hand's mirror image (a symmetry
-    prior for two-hand actions; 0: the model's own reaction)."""
+    prior for two-hand actions; 0: the model's own reaction; None: REACT_MIRROR)."""
     from .keys import keys_from_motion
 
     if given not in ("left", "right"):
@@ -523,6 +524,7 @@ def react(motion: HandMotion, given: str = "left", text: str | None = None, seed
     track = motion.track(given)
     if track is None or not track.valid.any():
         raise MotionValueError(f"the clip has no {given} hand to react to")
+    mirror = REACT_MIRROR if mirror is None else mirror
     keys = keys_from_motion(motion, np.flatnonzero(track.valid), hands=(given,))
     other = "right" if given == "left" else "left"
     guide = HandMotion(fps=motion.fps, **{other: track.mirrored()}) if mirror > 0 else None

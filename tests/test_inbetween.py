@@ -227,8 +227,10 @@ def test_react_mirror_prior_pulls_the_other_hand_to_the_given_ones_mirror_image(
     mirror = hand_joints(HandMotion(fps=30.0, right=m.left.mirrored()))["right"]
     err = {w: np.linalg.norm(hand_joints(run(w))["right"] - mirror, axis=-1).mean() for w in (0.0, 0.5, 1.0)}
     assert err[1.0] < 1e-4 < err[0.5] < err[0.0]  # weight 1 is the mirror image itself
-    assert np.array_equal(run(0.0).right.hand_pose, react(m, "left", diffusion=Diffusion(steps=3), weights=weights,
-                                                          device="cpu").right.hand_pose)
+    from engine.pipeline import REACT_MIRROR
+
+    default = react(m, "left", diffusion=Diffusion(steps=3), weights=weights, device="cpu")
+    assert np.array_equal(run(REACT_MIRROR).right.hand_pose, default.right.hand_pose)
     out = run(0.5)
     assert np.array_equal(out.left.hand_pose, m.left.hand_pose)  # the given hand is still kept exactly
     assert run(0.5, fps=60.0).n_frames == m.resample(60.0).n_frames
@@ -283,7 +285,7 @@ def test_eval_inbetween_reports_diffusion_and_reaction(weights, tmp_path, capsys
         assert {"slerp", "bezier", "diffusion", "diffusion_inpaint"} <= set(table)
         assert table["diffusion"]["keyframe_error_rad"] <= 1e-5
     react = report["react"]
-    assert {"mirror", "diffusion"} == set(react) and react["mirror"]["clips"] == 2
+    assert {"mirror", "diffusion", "diffusion_free"} == set(react) and react["mirror"]["clips"] == 2
     assert react["mirror"]["seeds"] == 1 and react["diffusion"]["seeds"] == 3  # samples pooled over seeds
     for scores in react.values():
         assert scores["contact_f1_min"] <= scores["contact_f1_max"]

@@ -297,6 +297,13 @@ def test_react_keeps_the_given_hand(live):
     status, body = call(live, "POST", "/v1/jobs", {"task": "react", "given": "right",
                                                    "motion": motion_to_wire(HandMotion(30.0, left=clip.left))})
     assert_error(status, body, 422, "invalid_motion", "no right hand")
+    whole = wait(live, submit(live, {"task": "react", "motion": motion_to_wire(HandMotion(30.0, left=clip.left)),
+                                     "given": "left", "steps": 3, "seed": 2, "mirror": 1.0}))
+    mirrored = as_motion(whole["result"]["motion"]).right  # the full prior: the given hand's mirror image
+    assert np.allclose(mirrored.transl, clip.left.mirrored().transl, atol=1e-3)
+    status, body = call(live, "POST", "/v1/jobs", {"task": "react", "given": "left", "mirror": 2,
+                                                   "motion": motion_to_wire(HandMotion(30.0, left=clip.left))})
+    assert status == 422 and "mirror" in json.dumps(body)
 
 
 # --- progress, cancel, failures -----------------------------------------------------------------

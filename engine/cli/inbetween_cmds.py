@@ -35,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("react", help="generate the other hand for one hand of a motion file (diffusion)")
     p.add_argument("file", help="motion file with the given hand")
     p.add_argument("--given", required=True, choices=("left", "right"), help="the hand to keep")
+    p.add_argument("--mirror", type=float, help="pull of the other hand toward the given hand's mirror image, 0-1 "
+                                                "(0: the model's own reaction; default: the engine's)")
     _add_common(p)
     p.set_defaults(func=cmd_react)
 
@@ -91,5 +93,5 @@ def cmd_react(args: argparse.Namespace) -> int:
 
     motion = load_motion(args.file)
     out = react(motion, args.given, args.text, diffusion=_diffusion(args), weights=args.weights, device=args.device,
-                progress=_bar("react"))
+                progress=_bar("react"), mirror=args.mirror)
     return write_motions([out], args)

@@ -117,7 +117,7 @@ def evaluate_inbetween(data: str, split: str | None = "test", methods: tuple[str
             scores["jerk_ratio"] = scores["jerk"] / max(gt_jerk, 1e-12)
             table[name] = scores
         report["spacings"][str(spacing)] = table
-    react_methods = ["mirror"] + [m for m in methods if m == "diffusion"]
+    react_methods = ["mirror"] + (["diffusion", "diffusion_free"] if "diffusion" in methods else [])
     report["react"] = evaluate_react(ctx, gts, react_methods, progress) if corpus else {}
     return report
 
@@ -128,14 +128,21 @@ def _react_mirror(ctx: Context, motion: HandMotion, given: str, seed: int) -> Ha
     return HandMotion(fps=motion.fps, **{given: motion.track(given), other: motion.track(given).mirrored()})
 
 
-def _react_diffusion(ctx: Context, motion: HandMotion, given: str, seed: int) -> HandMotion:
+def _react_diffusion(ctx: Context, motion: HandMotion, given: str, seed: int, mirror: float | None = None
+                     ) -> HandMotion:
+    """The engine's react (its default mirror prior, or `mirror`)."""
     from ..pipeline import Diffusion, react
 
     return react(motion, given, diffusion=Diffusion(seed=seed, steps=ctx.cache.get("steps", 20)),
-                 weights=ctx.cache.get("inbetween_weights"), device=ctx.device)
+                 weights=ctx.cache.get("inbetween_weights"), device=ctx.device, mirror=mirror)
 
 
-REACTORS = {"mirror": _react_mirror, "diffusion": _react_diffusion}
+def _react_diffusion_free(ctx: Context, motion: HandMotion, given: str, seed: int) -> HandMotion:
+    """The model's own reaction, without the mirror prior (its ablation)."""
+    return _react_diffusion(ctx, motion, given, seed, mirror=0.0)
+
+
+REACTORS = {"mirror": _react_mirror, "diffusion": _react_diffusion, "diffusion_free": _react_diffusion_free}
 DETERMINISTIC_REACTORS = {"mirror"}
 REACT_SEEDS = (0, 1, 2)  # one sample's contact F1 spreads by ~0.06 between seeds: pool three
 

@@ -203,6 +203,9 @@ class ReactJob(DiffusionFields, MotionInput):
 
     task: Literal["react"]
     given: Side
+    mirror: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = Field(
+        None, description="how strongly the other hand is drawn to the given hand's mirror image (0: the model's "
+                          "own reaction; default: the engine's)")
 
 
 class RefineJob(MotionInput):

@@ -372,7 +372,8 @@ def _run_react(job: ReactInput, ctx: JobContext, models: Models) -> dict:
     _load_inbetweener(req, ctx, models)
     with ctx.compute("denoising", 0.1):
         out = react(job.motion, req.given, _text(req), diffusion=_diffusion(req),
-                    weights=models.dirs["inbetween"], device=ctx.device, progress=ctx.steps("denoising", 0.1, 0.95))
+                    weights=models.dirs["inbetween"], device=ctx.device, progress=ctx.steps("denoising", 0.1, 0.95),
+                    mirror=req.mirror)
     return with_rig({"motion": _wire(out)}, job.rig, [out], ctx)
 
 
