@@ -100,7 +100,6 @@ def placement_for(motion: HandMotion, model: torch.nn.Module) -> Placement:
                          max_z=PLACEMENT_MAX_Z, min_yaw_deg=PLACEMENT_MIN_YAW_DEG)
 
 
-@torch.no_grad()
 def model_features(motion: HandMotion, model: HandTokenizer) -> tuple[np.ndarray, np.ndarray, Placement]:
     """(features (T, 198) and presence mask (T, 2) at the tokenizer's fps, the placement that put the clip
     where the training data's hands are)."""
@@ -109,6 +108,7 @@ def model_features(motion: HandMotion, model: HandTokenizer) -> tuple[np.ndarray
     return x, mask, placement
 
 
+@torch.no_grad()
 def tokenize(motion: HandMotion, weights: str | Path | None = None, device: str = "auto") -> Tokens:
     """HandMotion (any fps, >= 1 frame) -> Tokens at the tokenizer's fps."""
     model = get_tokenizer(weights, device)
@@ -220,7 +220,7 @@ def _run_lm(task: str, sampling: Sampling, steps: int, weights, tokenizer_weight
     uncond = prompt_condition(model, None) if fields.get("text") and sampling.guidance != 1.0 else None
     draft = prompt_draft(model, fields.get("text"), steps) if task == "t2m" else None
     rerank = 1
-    if task == "t2m":
+    if task == "t2m" and sampling.temperature > 0:  # greedy decoding draws one grid however often
         rerank = sampling.rerank or (DEFAULT_RERANK if model.config.is_encoder_decoder else 1)
     with lm_autocast(model):
         grids = decode_motion(model, cfg.vocab(), prompt, steps, sampling.samples * rerank, sampling.seed,
@@ -444,6 +444,8 @@ def _guide_features(guide: HandMotion, n_frames: int, n_model: int, rate: float,
         raise MotionValueError(f"guide_weight must be in [0, 1], got {weight}")
     if guide.n_frames != n_frames:
         raise MotionValueError(f"the guide has {guide.n_frames} frames, the clip {n_frames}")
+    if weight == 0:
+        return {}
     g = guide if abs(guide.fps - rate) < 1e-9 else guide.resample(rate)
     x, present = motion_to_features(placement.apply(g))
     rows = np.minimum(np.arange(n_model), len(x) - 1)
@@ -494,7 +496,7 @@ def inbetween(keys, n_frames: int, fps: float = 30.0, text: str | None = None, s
     emb = torch.from_numpy(prompt_embedding(text)).to(dev) if text else None
     gen = torch.Generator(device=dev).manual_seed(int(diffusion.seed))
     soft = {}
-    if guide is not None and guide_weight > 0:
+    if guide is not None:
         soft = _guide_features(guide, n_frames, len(known), rate, placement, ~mask, guide_weight, model)
     z0 = denoise(model, z, m, emb, diffusion.steps, diffusion.guidance, diffusion.strength, diffusion.mode, gen,
                  progress, **soft)
