@@ -12,13 +12,14 @@ of the same action combination: test prompts name combinations absent from train
 learn to work from a neighbour, not from the answer.
 
 The index ships inside the language model's weights folder (stats.npz): the training grids, int16, and one
-float16 key per clip, a few MB for the 18k-clip corpus.
+float16 key per clip, about 15 MB compressed for the 18k-clip corpus.
 
 Motion to text has its own exemplars (`LMConfig.caption_exemplar`, `CaptionIndex`): the motion is matched
 against the training clips by a summary of its features (`features.clip_summary` on the first principal
 axes of the training summaries) and the nearest clip's caption of the requested kind goes into the m2t
 prompt as a hint (`prompts.EXAMPLE`). Training draws the hint from one of the three nearest clips of
-another action combination, so the model learns to keep what the motion confirms and mend the rest.
+another action combination, so that the model would keep what the motion confirms and mend the rest (at
+CPU training scale it has not learnt to yet: docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import torch
 
 from ..errors import HandMotionError
 from ..features import clip_summary
+from .prompts import FOCUS
 
 NONE = -1  # a decoder position without a draft code
 
@@ -132,7 +134,7 @@ class CaptionIndex:
     centred by `center` (397,) and projected on `basis` (397, r); captions[row][kind] ("" where missing);
     `groups` (n,) the clips' action combinations (training only)."""
 
-    KINDS = ("script", "semantic", "interaction", "articulation")
+    KINDS = tuple(FOCUS)  # the caption kinds, in the order they are stored
 
     def __init__(self, keys: np.ndarray, mean: np.ndarray, std: np.ndarray, center: np.ndarray, basis: np.ndarray,
                  captions: list[dict[str, str]], fps: float, groups: np.ndarray | None = None):
