@@ -108,12 +108,17 @@ def model_features(motion: HandMotion, model: HandTokenizer) -> tuple[np.ndarray
     return x, mask, placement
 
 
-@torch.no_grad()
 def tokenize(motion: HandMotion, weights: str | Path | None = None, device: str = "auto") -> Tokens:
     """HandMotion (any fps, >= 1 frame) -> Tokens at the tokenizer's fps."""
     model = get_tokenizer(weights, device)
+    return encode_features(model, *model_features(motion, model))
+
+
+@torch.no_grad()
+def encode_features(model: HandTokenizer, x: np.ndarray, mask: np.ndarray, placement: Placement) -> Tokens:
+    """`model_features` output -> Tokens: features (T, 198) padded to whole latent steps by holding the
+    last frame, then encoded."""
     cfg = model.cfg
-    x, mask, placement = model_features(motion, model)
     T = len(x)
     pad = (-T) % cfg.stride
     if pad:
@@ -359,10 +364,11 @@ def caption_lm(motion: HandMotion, kind: str = "script", weights: str | Path | N
     tok = get_tokenizer(tokenizer_weights, device)
     _check_lm_matches(cfg, tok)
     text_tok, vocab = cfg.tokenizer(), cfg.vocab()
-    codes = tokenize(motion, tokenizer_weights, device).codes
+    features = model_features(motion, tok)  # (x, mask, placement): encoded, and the caption index's key
+    codes = encode_features(tok, *features).codes
     examples: list[str | None] = [None]
     if cfg.caption_exemplar:
-        examples = motion_examples(model, model_features(motion, tok)[0], kind, candidates) or [None]
+        examples = motion_examples(model, features[0], kind, candidates) or [None]
     end = text_tok.sep_token_id if text_tok.sep_token_id is not None else text_tok.eos_token_id
     texts = []
     for example in examples:

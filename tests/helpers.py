@@ -28,6 +28,14 @@ def train_tiny_inbetweener(corpus: Path, out: Path) -> Path:
     return out
 
 
+def train_tiny_lm(capsys, corpus: Path, out: Path, *settings: str, steps: int = 2) -> tuple[int, str, str]:
+    """A tiny language model trained by the real `handmotion train lm` command on `corpus` (batch 2, one
+    evaluation at the end) with extra `key=value` settings: (exit code, stdout, stderr)."""
+    return run_cli(capsys, "-q", "train", "lm", "--no-progress", f"data={corpus}", f"out={out}", f"steps={steps}",
+                   "batch=2", f"eval_every={steps}", "d_model=32", "layers=1", "heads=2", "d_ff=64", "threads=1",
+                   *settings)
+
+
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
     """Run `handmotion ARGS` in-process: (exit code, stdout, stderr)."""
     code = main(list(args))

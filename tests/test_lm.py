@@ -189,11 +189,10 @@ def test_a_new_text_condition_leaves_the_model_unchanged_until_trained():
 
 def test_train_lm_command_runs_and_saves_loadable_weights(corpus, tmp_path, capsys):
     from engine.train.lm import TrainLMConfig
-    from tests.helpers import run_cli
+    from tests.helpers import train_tiny_lm
 
     out = tmp_path / "run"
-    code, text, _ = run_cli(capsys, "-q", "train", "lm", "--no-progress", f"data={corpus}", f"out={out}", "steps=3",
-                            "batch=2", "eval_every=3", "d_model=32", "layers=1", "heads=2", "d_ff=64", "threads=1", "corrupt=0.3")
+    code, text, _ = train_tiny_lm(capsys, corpus, out, "corrupt=0.3", steps=3)
     assert code == 0 and "language model weights written" in text
     model, cfg = load_lm(out)
     assert cfg.codes == 512 and cfg.slots == 4  # taken from the tokenizer
@@ -369,12 +368,10 @@ def test_geometric_loss_is_zero_at_the_truth_and_sends_gradients_to_the_logits(s
 
 
 def test_train_lm_with_geometric_refinement(corpus, tmp_path, capsys):
-    from tests.helpers import run_cli
+    from tests.helpers import train_tiny_lm
 
     out = tmp_path / "geo"
-    code, _, _ = run_cli(capsys, "-q", "train", "lm", "--no-progress", f"data={corpus}", f"out={out}", "steps=2",
-                         "batch=2", "eval_every=2", "d_model=32", "layers=1", "heads=2", "d_ff=64", "threads=1",
-                         "w_geo=1.0", "mix=t2m=1")
+    code, _, _ = train_tiny_lm(capsys, corpus, out, "w_geo=1.0", "mix=t2m=1")
     assert code == 0 and (out / "model.safetensors").exists()
 
 
@@ -401,12 +398,10 @@ def test_train_lm_phases_chain_with_init_from(corpus, tmp_path, capsys):
 
 def test_decoder_only_option_trains_generates_and_captions(corpus, tmp_path, capsys):
     from engine.pipeline import caption_lm, generate
-    from tests.helpers import run_cli
+    from tests.helpers import train_tiny_lm
 
     out = tmp_path / "dec"
-    code, _, _ = run_cli(capsys, "-q", "train", "lm", "--no-progress", f"data={corpus}", f"out={out}", "steps=2",
-                         "batch=2", "eval_every=2", "arch=decoder", "d_model=32", "layers=1", "heads=2", "d_ff=64",
-                         "threads=1", "w_geo=0.5")
+    code, _, _ = train_tiny_lm(capsys, corpus, out, "arch=decoder", "w_geo=0.5")
     assert code == 0
     model, cfg = load_lm(out)
     assert cfg.arch == "decoder" and not model.config.is_encoder_decoder

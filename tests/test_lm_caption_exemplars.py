@@ -111,7 +111,7 @@ def test_train_lm_m2t_prompts_quote_clips_of_other_combinations(tmp_path, capsys
     from engine.train.data import load_captions, load_combinations
     from engine.train.lm import TaskSampler, caption_hints
     from engine.train.tokens import load_tokens
-    from tests.helpers import SAMPLE_CORPUS, run_cli
+    from tests.helpers import SAMPLE_CORPUS, train_tiny_lm
 
     corpus = tmp_path / "corpus"
     shutil.copytree(SAMPLE_CORPUS, corpus)
@@ -156,9 +156,7 @@ def test_train_lm_m2t_prompts_quote_clips_of_other_combinations(tmp_path, capsys
     assert all(marker not in text_tok.decode(r.tolist()) for r in t2m["input_ids"])
 
     out = tmp_path / "run"
-    code, _, _ = run_cli(capsys, "-q", "train", "lm", "--no-progress", f"data={corpus}", f"out={out}", "steps=2",
-                         "batch=2", "eval_every=2", "d_model=32", "layers=1", "heads=2", "d_ff=64", "threads=1",
-                         "caption_exemplar=true", "mix=m2t=1")
+    code, _, _ = train_tiny_lm(capsys, corpus, out, "caption_exemplar=true", "mix=m2t=1")
     assert code == 0
     model, lm_cfg = load_lm(out)
     assert lm_cfg.caption_exemplar and len(model.caption_exemplars) == len(train)

@@ -128,7 +128,7 @@ def test_train_lm_with_exemplars_drafts_t2m_from_other_combinations(tmp_path, ca
     from engine.train.data import load_captions, load_combinations
     from engine.train.lm import TaskSampler, exemplar_index
     from engine.train.tokens import load_tokens
-    from tests.helpers import SAMPLE_CORPUS, run_cli
+    from tests.helpers import SAMPLE_CORPUS, train_tiny_lm
 
     corpus = tmp_path / "corpus"
     shutil.copytree(SAMPLE_CORPUS, corpus)
@@ -165,9 +165,7 @@ def test_train_lm_with_exemplars_drafts_t2m_from_other_combinations(tmp_path, ca
         TrainLMConfig(draft_own_share=1.5)
 
     out = tmp_path / "run"
-    code, text, _ = run_cli(capsys, "-q", "train", "lm", "--no-progress", f"data={corpus}", f"out={out}", "steps=3",
-                            "batch=2", "eval_every=3", "d_model=32", "layers=1", "heads=2", "d_ff=64", "threads=1",
-                            "exemplar=true")
+    code, text, _ = train_tiny_lm(capsys, corpus, out, "exemplar=true", steps=3)
     assert code == 0 and (out / "stats.npz").exists()
     model, lm_cfg = load_lm(out)
     assert lm_cfg.exemplar and len(model.exemplars) == len(train)
