@@ -171,7 +171,7 @@ def _check_lm_matches(cfg, tok: HandTokenizer) -> None:
                                f"{len(tok.cfg.slots)} x {tok.cfg.codebook_size}; use the tokenizer it was trained with")
 
 
-DEFAULT_GUIDANCE = 3.0  # classifier-free guidance of the prompt text condition (1: none; docs/benchmarks.md)
+DEFAULT_GUIDANCE = 8.0  # classifier-free guidance of prompt and draft (1: none; picked on validation clips)
 REACT_MIRROR = 0.25  # react's pull toward the given hand's mirror image (docs/benchmarks.md; 0: none)
 DEFAULT_RERANK = 4  # text to motion: candidates drawn per returned motion, kept by caption score (1: none)
 
@@ -295,6 +295,24 @@ def generate(text: str, seconds: float, fps: float = 30.0, seed: int = 0, sample
                          weights, tokenizer_weights, device, seconds=seconds, text=text.strip())
     n_frames = int(round(seconds * fps)) + 1
     return [_decode_grid(g, tok, Placement.identity(), fps, n_frames, tokenizer_weights, device) for g in grids]
+
+
+def exemplar_draft(text: str, seconds: float, fps: float = 30.0, weights: str | Path | None = None,
+                   tokenizer_weights: str | Path | None = None, device: str = "auto") -> HandMotion:
+    """The draft `generate` starts from for a prompt: the codes of the training clip whose caption best matches
+    `text`, stretched to `seconds` and decoded, round(seconds * fps) + 1 frames (the retrieval part of the
+    language model alone, for evaluation)."""
+    from .models.lm_exemplars import prompt_draft
+
+    _check_seconds(seconds, fps)
+    model, cfg = get_lm(weights, device)
+    tok = get_tokenizer(tokenizer_weights, device)
+    _check_lm_matches(cfg, tok)
+    grid = prompt_draft(model, text.strip(), _steps_for(seconds, tok))
+    if grid is None:
+        raise MotionValueError("these language model weights have no exemplar drafts (or the prompt is empty)")
+    return _decode_grid(grid, tok, Placement.identity(), fps, int(round(seconds * fps)) + 1, tokenizer_weights,
+                        device)
 
 
 def complete_hand(motion: HandMotion, given: str, sampling: Sampling | None = None,

@@ -226,6 +226,14 @@ def tiny_lm(tmp_path_factory):
     return out
 
 
+def test_exemplar_draft_needs_weights_with_exemplars(tiny_lm):
+    from engine.errors import MotionValueError
+    from engine.pipeline import exemplar_draft
+
+    with pytest.raises(MotionValueError, match="no exemplar drafts"):
+        exemplar_draft("The right hand waves.", 1.0, weights=tiny_lm, device="cpu")
+
+
 @pytest.mark.parametrize("seconds,fps", [(1.0, 30.0), (0.5, 24.0), (2.3, 120.0), (0.05, 30.0)])
 def test_generate_meets_the_requested_duration_exactly(tiny_lm, seconds, fps):
     from engine.pipeline import generate

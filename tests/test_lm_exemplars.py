@@ -155,14 +155,24 @@ def test_train_lm_with_exemplars_drafts_t2m_from_other_combinations(tmp_path, ca
             assert owners and all(combos[int(train.ids[r])] != combos[int(train.ids[i])] for r in owners)
     assert (sampler.sample(2, "m2t")["draft"] == NONE).all()
     grid = train.grid(0)
-    kept = sampler.own_draft(grid, replace_share=0.0)  # only warped in time: every step is one of the clip's
+    sampler.own_noise = 0.0
+    kept = sampler.own_draft(grid)  # only warped in time: every step is one of the clip's
     assert kept.shape == grid.shape and all((grid == row).all(1).any() for row in kept)
+    other = np.full_like(grid, cfg.codes - 1) if grid.max() < cfg.codes - 1 else np.zeros_like(grid)
+    sampler.own_splice = 1.0
+    spliced = [sampler.own_draft(grid, other) for _ in range(20)]
+    for d in spliced:  # one span of steps is the neighbour's, the rest the clip's own
+        theirs = np.flatnonzero((d == other[0]).all(1))
+        assert len(theirs) == 0 or np.array_equal(theirs, np.arange(theirs[0], theirs[-1] + 1))
+    assert any((d == other[0]).all(1).any() for d in spliced) and any(not (d == other[0]).all(1).all() for d in spliced)
+    sampler.own_noise, sampler.own_splice = 0.5, 0.0
     noisy = sampler.own_draft(grid)
     assert noisy.shape == grid.shape and noisy.min() >= 0 and noisy.max() < cfg.codes
     from engine.train.lm import TrainLMConfig
 
-    with pytest.raises(HandMotionError, match="draft_own_share"):
-        TrainLMConfig(draft_own_share=1.5)
+    for name in ("draft_own_share", "draft_noise", "draft_splice"):
+        with pytest.raises(HandMotionError, match=name):
+            TrainLMConfig(**{name: 1.5})
 
     out = tmp_path / "run"
     code, text, _ = train_tiny_lm(capsys, corpus, out, "exemplar=true", steps=3)
@@ -171,3 +181,10 @@ def test_train_lm_with_exemplars_drafts_t2m_from_other_combinations(tmp_path, ca
     assert lm_cfg.exemplar and len(model.exemplars) == len(train)
     motions = generate("The right hand waves hello.", 1.0, weights=out, samples=2)
     assert len(motions) == 2 and all(m.n_frames == 31 for m in motions)
+
+    from engine.pipeline import exemplar_draft
+
+    text = "The right hand waves hello."
+    draft = exemplar_draft(text, 1.0, 30.0, weights=out)  # the nearest clip's codes, stretched and decoded
+    again = exemplar_draft(text, 1.0, 30.0, weights=out)
+    assert draft.n_frames == 31 and np.array_equal(draft.right.hand_pose, again.right.hand_pose)

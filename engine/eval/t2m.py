@@ -11,8 +11,9 @@ prompt (FREE_TEXT) are also judged on the paraphrased prompts (`paraphrase.gener
 
 Baselines: "ground_truth" (the real clip), "tokenized" (the real clip through the SHIFT tokenizer and
 back: what a perfect token generator would reach), "retrieval" (the training clip whose script
-caption best matches the prompt, TF-IDF). Methods are registered in `GENERATORS`: a function (context, prompts, lengths, samples, seed) ->
-per prompt a list of `samples` feature arrays (T, 198) at the split's fps.
+caption best matches the prompt, TF-IDF), and "draft" (the language model's exemplar draft alone: its
+retrieval part, decoded without sampling). Methods are registered in `GENERATORS`: a function (context,
+prompts, lengths, samples, seed) -> per prompt a list of `samples` feature arrays (T, 198) at the split's fps.
 """
 
 from __future__ import annotations
@@ -102,10 +103,21 @@ def _lm(ctx: Context, prompts: list[str], lengths: list[int], samples: int, seed
     return out
 
 
+def _draft(ctx: Context, prompts: list[str], lengths: list[int], samples: int, seed: int) -> list[list[np.ndarray]]:
+    """The language model's exemplar draft alone (`pipeline.exemplar_draft`): what its retrieval gives before
+    any code is sampled (one per prompt)."""
+    from ..features import motion_to_features
+    from ..pipeline import exemplar_draft
+
+    return [[motion_to_features(exemplar_draft(text, (n - 1) / ctx.test.fps, ctx.test.fps,
+                                               ctx.cache.get("lm_weights"), device=ctx.device))[0]] * samples
+            for text, n in zip(prompts, lengths)]
+
+
 GENERATORS: dict[str, Generator] = {"ground_truth": _ground_truth, "tokenized": _tokenized, "retrieval": _retrieval,
-                                    "lm": _lm}
-CAN_VARY = {"ground_truth": False, "tokenized": False, "retrieval": True, "lm": True}
-FREE_TEXT = {"retrieval", "lm"}  # methods that take any prompt (the others replay the split's own clips)
+                                    "lm": _lm, "draft": _draft}
+CAN_VARY = {"ground_truth": False, "tokenized": False, "retrieval": True, "lm": True, "draft": False}
+FREE_TEXT = {"retrieval", "lm", "draft"}  # methods that take any prompt (the others replay the split's own clips)
 PARAPHRASE_SECONDS, PARAPHRASE_SAMPLES = 4.0, 3
 
 

@@ -11,7 +11,8 @@ the other tasks) and is added to every decoder input (see engine/models/lm.py). 
 example also gets a draft (`draft`, (B, L) ids per decoder position, NONE elsewhere): the codes of the
 training clip of another action combination whose script caption is nearest its caption, stretched to
 its length (engine/models/lm_exemplars.py); `draft_own_share` of them are the example's own grid, warped
-in time and half replaced. With `caption_exemplar`, each m2t prompt also quotes a caption of the same
+in time, one span of it (up to `draft_splice` of its steps) taken from the neighbour's draft and
+`draft_noise` of its codes replaced at random. With `caption_exemplar`, each m2t prompt also quotes a caption of the same
 kind from one of the three training clips nearest by motion (`CaptionIndex`) of another action combination.
 The loss is cross-entropy over the target's own part of the vocabulary (motion targets: specials and
 motion ids; text targets: text ids), which is what constrained decoding samples from at inference;
@@ -77,7 +78,9 @@ class TrainLMConfig(TrainRun):
     max_text_tokens: int = 128
     text_cond: str = "minilm"  # the caption's sentence embedding added to every decoder input ("none": off)
     exemplar: bool = False  # t2m examples get a retrieved training clip's codes as a draft (lm_exemplars.py)
-    draft_own_share: float = 0.0  # t2m drafts made from the example's own grid, warped in time and half replaced
+    draft_own_share: float = 0.0  # t2m drafts made from the example's own grid, warped in time and partly replaced
+    draft_noise: float = 0.5  # share of an own draft's codes replaced by random codes
+    draft_splice: float = 0.0  # at most this share of an own draft's steps (one span) taken from the neighbour's draft
     caption_exemplar: bool = False  # m2t prompts quote a caption of a clip nearest by motion (CaptionIndex)
     # training
     steps: int = 2000
@@ -92,8 +95,9 @@ class TrainLMConfig(TrainRun):
 
     def __post_init__(self) -> None:
         self.task_mix()
-        if not 0.0 <= self.draft_own_share <= 1.0:
-            raise HandMotionError(f"draft_own_share must be in [0, 1], got {self.draft_own_share}")
+        for name in ("draft_own_share", "draft_noise", "draft_splice"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise HandMotionError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
     def task_mix(self) -> dict[str, float]:
         mix = {}
@@ -133,9 +137,11 @@ class TaskSampler:
     def __init__(self, tokens: TokenSet, captions: dict[int, dict[str, list[str]]], lm_cfg: LMConfig, fps: float,
                  stride: int, mix: dict[str, float], seed: int, index: ExemplarIndex | None = None,
                  own_rows: bool = True, own_share: float = 0.0, hints: np.ndarray | None = None,
-                 hint_captions: list[dict[str, list[str]]] | None = None):
+                 hint_captions: list[dict[str, list[str]]] | None = None, own_noise: float = 0.5,
+                 own_splice: float = 0.0):
         self.tokens, self.cfg, self.vocab = tokens, lm_cfg, lm_cfg.vocab()
         self.index, self.own_rows, self.own_share = index, own_rows, own_share
+        self.own_noise, self.own_splice = own_noise, own_splice
         self.hints, self.hint_captions = hints, hint_captions
         self.tokenizer = lm_cfg.tokenizer()
         self.captions = [captions[int(i)] for i in tokens.ids]
@@ -207,12 +213,13 @@ class TaskSampler:
         exclude = [int(i) for i in rows] if self.own_rows else None
         for b, (hit, (_, target, _)) in enumerate(zip(self.index.nearest(queries, exclude), examples)):
             steps = (len(target) - 2) // self.vocab.slots
+            neighbour = stretch(self.index.grid(int(hit)), steps) if hit >= 0 else None
             if self.rng.random() < self.own_share:
-                grid = self.own_draft(self.tokens.grid(int(rows[b])))
-            elif hit < 0:  # every training clip is of this one's combination (tiny corpora): no draft
+                grid = self.own_draft(self.tokens.grid(int(rows[b])), neighbour)
+            elif neighbour is None:  # every training clip is of this one's combination (tiny corpora): no draft
                 continue
             else:
-                grid = stretch(self.index.grid(int(hit)), steps)
+                grid = neighbour
             out[b] = draft_positions(self.vocab.to_ids(grid), width)
         return torch.from_numpy(out)
 
@@ -227,13 +234,19 @@ class TaskSampler:
         options = self.hint_captions[row].get(kind) or []
         return options[self.rng.integers(len(options))] if options else None
 
-    def own_draft(self, grid: np.ndarray, replace_share: float = 0.5) -> np.ndarray:
+    def own_draft(self, grid: np.ndarray, neighbour: np.ndarray | None = None) -> np.ndarray:
         """A draft like a neighbour's from a clip's own (n, slots) grid: its timing warped (stretched to a
-        random 70-130% of its length and back) and `replace_share` of its codes replaced at random."""
+        random 70-130% of its length and back), one span of up to `own_splice` of its steps taken from
+        `neighbour` (n, slots) (the draft this clip would otherwise get), and `own_noise` of its codes
+        replaced at random."""
         n = len(grid)
         warped = stretch(stretch(grid, max(1, int(round(n * self.rng.uniform(0.7, 1.3))))), n)
+        if neighbour is not None and self.own_splice > 0:
+            span = int(round(n * self.rng.uniform(0, self.own_splice)))
+            start = int(self.rng.integers(0, n - span + 1))
+            warped[start:start + span] = neighbour[start:start + span]
         noise = self.rng.integers(0, self.vocab.codes, warped.shape)
-        return np.where(self.rng.random(warped.shape) < replace_share, noise, warped)
+        return np.where(self.rng.random(warped.shape) < self.own_noise, noise, warped)
 
 
 def geometric_loss(tokenizer: HandTokenizer, vocab: MotionVocab, logits: torch.Tensor, labels: torch.Tensor,
@@ -466,7 +479,8 @@ def train_lm(cfg: TrainLMConfig, progress: bool = True) -> LMTrainer:
         lm.caption_exemplars, hints["train"], hints["val"] = caption_hints(cfg.data, train, val, captions, tcfg.fps)
         hint_captions = [captions[int(i)] for i in train.ids]
     sampler = TaskSampler(train, captions, lm_cfg, tcfg.fps, tcfg.stride, mix, cfg.seed, index,
-                          own_share=cfg.draft_own_share, hints=hints["train"], hint_captions=hint_captions)
+                          own_share=cfg.draft_own_share, hints=hints["train"], hint_captions=hint_captions,
+                          own_noise=cfg.draft_noise, own_splice=cfg.draft_splice)
     val_sampler = TaskSampler(val, captions, lm_cfg, tcfg.fps, tcfg.stride, mix, 12345, index, own_rows=False,
                               hints=hints["val"], hint_captions=hint_captions)
     val_batches = {task: val_sampler.sample(min(64, 4 * cfg.batch), task) for task in mix}
