@@ -4,8 +4,9 @@ With `LMConfig.exemplar`, a text-to-motion prompt is matched against the trainin
 (all-MiniLM-L6-v2 sentence embeddings, cosine) and the best clip's token grid, stretched in time to the
 requested length, becomes a *draft*: at each decoder position the draft code due there is embedded,
 projected (`model.exemplar_proj`, zero at first) and added to the decoder input. The model learns how
-far to follow the draft and where the prompt asks for something else; the draft is a hint, not a copy
-(decoding still samples every code, and classifier-free guidance contrasts prompt + draft with neither).
+far to follow the draft and where the prompt asks for something else; decoding still samples every code,
+and classifier-free guidance contrasts prompt + draft with neither (at the engine's default guidance the
+shipped model follows its draft closely: docs/benchmarks.md).
 
 Training draws each t2m example's exemplar the same way from the other training clips, never from a clip
 of the same action combination: test prompts name combinations absent from training, so the model must

@@ -12,8 +12,9 @@ example also gets a draft (`draft`, (B, L) ids per decoder position, NONE elsewh
 training clip of another action combination whose script caption is nearest its caption, stretched to
 its length (engine/models/lm_exemplars.py); `draft_own_share` of them are the example's own grid, warped
 in time, one span of it (up to `draft_splice` of its steps) taken from the neighbour's draft and
-`draft_noise` of its codes replaced at random. With `caption_exemplar`, each m2t prompt also quotes a caption of the same
-kind from one of the three training clips nearest by motion (`CaptionIndex`) of another action combination.
+`draft_noise` of its codes replaced at random. With `caption_exemplar`, each m2t prompt also quotes a
+caption of the same kind from one of the three training clips nearest by motion (`CaptionIndex`) of
+another action combination.
 The loss is cross-entropy over the target's own part of the vocabulary (motion targets: specials and
 motion ids; text targets: text ids), which is what constrained decoding samples from at inference;
 with `w_geo` > 0, plus CLUTCH's geometric refinement on motion targets (`geometric_loss`).
