@@ -151,6 +151,12 @@ def test_train_lm_m2t_prompts_quote_clips_of_other_combinations(tmp_path, capsys
             assert quote in sources
             quoted += 1
     assert quoted > 0
+    sampler.own_quote = 1.0  # quote_own_share: another of the clip's own captions of the kind, never the target
+    for i in range(len(train)):
+        own = captions[int(train.ids[i])].get("script") or []
+        if len(own) > 1:
+            assert all(sampler.hint(i, "script", own[0]) in own[1:] for _ in range(5))
+    sampler.own_quote = 0.0
     t2m = TaskSampler(train, captions, cfg, tok.cfg.fps, tok.cfg.stride, {"t2m": 1.0}, 0, hints=hints,
                       hint_captions=hint_captions).sample(2)
     assert all(marker not in text_tok.decode(r.tolist()) for r in t2m["input_ids"])

@@ -170,7 +170,7 @@ def test_train_lm_with_exemplars_drafts_t2m_from_other_combinations(tmp_path, ca
     assert noisy.shape == grid.shape and noisy.min() >= 0 and noisy.max() < cfg.codes
     from engine.train.lm import TrainLMConfig
 
-    for name in ("draft_own_share", "draft_noise", "draft_splice"):
+    for name in ("draft_own_share", "draft_noise", "draft_splice", "quote_own_share"):
         with pytest.raises(HandMotionError, match=name):
             TrainLMConfig(**{name: 1.5})
 

@@ -82,6 +82,7 @@ class TrainLMConfig(TrainRun):
     draft_own_share: float = 0.0  # t2m drafts made from the example's own grid, warped in time and partly replaced
     draft_noise: float = 0.5  # share of an own draft's codes replaced by random codes
     draft_splice: float = 0.0  # at most this share of an own draft's steps (one span) taken from the neighbour's draft
+    quote_own_share: float = 0.0  # m2t prompts quoting another caption of the clip itself instead of a neighbour's
     caption_exemplar: bool = False  # m2t prompts quote a caption of a clip nearest by motion (CaptionIndex)
     # training
     steps: int = 2000
@@ -96,7 +97,7 @@ class TrainLMConfig(TrainRun):
 
     def __post_init__(self) -> None:
         self.task_mix()
-        for name in ("draft_own_share", "draft_noise", "draft_splice"):
+        for name in ("draft_own_share", "draft_noise", "draft_splice", "quote_own_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise HandMotionError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
@@ -139,10 +140,10 @@ class TaskSampler:
                  stride: int, mix: dict[str, float], seed: int, index: ExemplarIndex | None = None,
                  own_rows: bool = True, own_share: float = 0.0, hints: np.ndarray | None = None,
                  hint_captions: list[dict[str, list[str]]] | None = None, own_noise: float = 0.5,
-                 own_splice: float = 0.0):
+                 own_splice: float = 0.0, own_quote: float = 0.0):
         self.tokens, self.cfg, self.vocab = tokens, lm_cfg, lm_cfg.vocab()
         self.index, self.own_rows, self.own_share = index, own_rows, own_share
-        self.own_noise, self.own_splice = own_noise, own_splice
+        self.own_noise, self.own_splice, self.own_quote = own_noise, own_splice, own_quote
         self.hints, self.hint_captions = hints, hint_captions
         self.tokenizer = lm_cfg.tokenizer()
         self.captions = [captions[int(i)] for i in tokens.ids]
@@ -176,7 +177,7 @@ class TaskSampler:
         if task == "m2t":
             kind, text = self.caption(self.captions[i])
             enc = encode_prompt(tok, v, "m2t", codes=grid, focus=FOCUS[kind], max_text_tokens=n,
-                                example=self.hint(i, kind))
+                                example=self.hint(i, kind, text))
             target = tok(text, truncation=True, max_length=n)["input_ids"][1:]  # drop [CLS], keep [SEP]
             return enc, np.asarray(target, dtype=np.int64), ""
         if task == "complete":
@@ -224,10 +225,15 @@ class TaskSampler:
             out[b] = draft_positions(self.vocab.to_ids(grid), width)
         return torch.from_numpy(out)
 
-    def hint(self, i: int, kind: str) -> str | None:
-        """A caption of `kind` of one of clip i's caption neighbours (random), or None without them."""
+    def hint(self, i: int, kind: str, target: str = "") -> str | None:
+        """A caption of `kind` of one of clip i's caption neighbours (random), or None without them; with
+        probability `own_quote`, another of clip i's own captions of `kind` than `target` instead (where it
+        has one): a quote that is right, so that copying what the motion confirms pays."""
         if self.hints is None:
             return None
+        own = [c for c in self.captions[i].get(kind) or [] if c != target]
+        if own and self.own_quote > 0 and self.rng.random() < self.own_quote:
+            return own[self.rng.integers(len(own))]
         rows = self.hints[i][self.hints[i] >= 0]
         if not len(rows):
             return None
@@ -481,7 +487,7 @@ def train_lm(cfg: TrainLMConfig, progress: bool = True) -> LMTrainer:
         hint_captions = [captions[int(i)] for i in train.ids]
     sampler = TaskSampler(train, captions, lm_cfg, tcfg.fps, tcfg.stride, mix, cfg.seed, index,
                           own_share=cfg.draft_own_share, hints=hints["train"], hint_captions=hint_captions,
-                          own_noise=cfg.draft_noise, own_splice=cfg.draft_splice)
+                          own_noise=cfg.draft_noise, own_splice=cfg.draft_splice, own_quote=cfg.quote_own_share)
     val_sampler = TaskSampler(val, captions, lm_cfg, tcfg.fps, tcfg.stride, mix, 12345, index, own_rows=False,
                               hints=hints["val"], hint_captions=hint_captions)
     val_batches = {task: val_sampler.sample(min(64, 4 * cfg.batch), task) for task in mix}
