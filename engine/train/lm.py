@@ -14,7 +14,7 @@ its length (engine/models/lm_exemplars.py); `draft_own_share` of them are the ex
 in time, one span of it (up to `draft_splice` of its steps) taken from the neighbour's draft and
 `draft_noise` of its codes replaced at random. With `caption_exemplar`, each m2t prompt also quotes a
 caption of the same kind from one of the three training clips nearest by motion (`CaptionIndex`) of
-another action combination.
+another action combination (`quote_own_share` of them another caption of the clip itself instead).
 The loss is cross-entropy over the target's own part of the vocabulary (motion targets: specials and
 motion ids; text targets: text ids), which is what constrained decoding samples from at inference;
 with `w_geo` > 0, plus CLUTCH's geometric refinement on motion targets (`geometric_loss`).
