@@ -165,10 +165,14 @@ def get_lm(weights: str | Path | None = None, device: str = "auto"):
     return _loaded("lm", load_lm, weights, device)
 
 
-def _check_lm_matches(cfg, tok: HandTokenizer) -> None:
+def _lm_and_tokenizer(weights, tokenizer_weights, device: str):
+    """(language model, LMConfig, tokenizer), checked to speak the same codes."""
+    model, cfg = get_lm(weights, device)
+    tok = get_tokenizer(tokenizer_weights, device)
     if (cfg.slots, cfg.codes) != (len(tok.cfg.slots), tok.cfg.codebook_size):
         raise MotionValueError(f"the language model speaks {cfg.slots} x {cfg.codes} codes but the tokenizer has "
                                f"{len(tok.cfg.slots)} x {tok.cfg.codebook_size}; use the tokenizer it was trained with")
+    return model, cfg, tok
 
 
 DEFAULT_GUIDANCE = 8.0  # classifier-free guidance of prompt and draft (1: none; picked on validation clips)
@@ -216,9 +220,7 @@ def _run_lm(task: str, sampling: Sampling, steps: int, weights, tokenizer_weight
     from .models.prompts import encode_prompt
 
     sampling.check()
-    model, cfg = get_lm(weights, device)
-    tok = get_tokenizer(tokenizer_weights, device)
-    _check_lm_matches(cfg, tok)
+    model, cfg, tok = _lm_and_tokenizer(weights, tokenizer_weights, device)
     prompt = encode_prompt(cfg.tokenizer(), cfg.vocab(), task, codes=codes, max_text_tokens=cfg.max_text_tokens,
                            **fields)
     cond = prompt_condition(model, fields.get("text"))
@@ -305,9 +307,7 @@ def exemplar_draft(text: str, seconds: float, fps: float = 30.0, weights: str | 
     from .models.lm_exemplars import prompt_draft
 
     _check_seconds(seconds, fps)
-    model, cfg = get_lm(weights, device)
-    tok = get_tokenizer(tokenizer_weights, device)
-    _check_lm_matches(cfg, tok)
+    model, cfg, tok = _lm_and_tokenizer(weights, tokenizer_weights, device)
     grid = prompt_draft(model, text.strip(), _steps_for(seconds, tok))
     if grid is None:
         raise MotionValueError("these language model weights have no exemplar drafts (or the prompt is empty)")
@@ -378,9 +378,7 @@ def caption_lm(motion: HandMotion, kind: str = "script", weights: str | Path | N
         raise MotionValueError(f"caption kind must be one of {', '.join(FOCUS)}, not {kind!r}")
     if candidates < 1:
         raise MotionValueError(f"candidates must be at least 1, got {candidates}")
-    model, cfg = get_lm(weights, device)
-    tok = get_tokenizer(tokenizer_weights, device)
-    _check_lm_matches(cfg, tok)
+    model, cfg, tok = _lm_and_tokenizer(weights, tokenizer_weights, device)
     text_tok, vocab = cfg.tokenizer(), cfg.vocab()
     features = model_features(motion, tok)  # (x, mask, placement): encoded, and the caption index's key
     codes = encode_features(tok, *features).codes

@@ -231,9 +231,10 @@ class TaskSampler:
         has one): a quote that is right, so that copying what the motion confirms pays."""
         if self.hints is None:
             return None
-        own = [c for c in self.captions[i].get(kind) or [] if c != target]
-        if own and self.own_quote > 0 and self.rng.random() < self.own_quote:
-            return own[self.rng.integers(len(own))]
+        if self.own_quote > 0:
+            own = [c for c in self.captions[i].get(kind) or [] if c != target]
+            if own and self.rng.random() < self.own_quote:
+                return own[self.rng.integers(len(own))]
         rows = self.hints[i][self.hints[i] >= 0]
         if not len(rows):
             return None
