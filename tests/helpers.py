@@ -22,9 +22,11 @@ def sample_corpus_copy(root: Path) -> Path:
     return corpus
 
 
-def train_tiny_inbetweener(corpus: Path, out: Path) -> Path:
-    """A tiny in-betweener trained by the real `handmotion train inbetween` command on `corpus`."""
-    assert main(["-q", "train", "inbetween", "--no-progress", f"data={corpus}", f"out={out}", *TINY_INBETWEENER]) == 0
+def train_tiny_inbetweener(corpus: Path, out: Path, *settings: str) -> Path:
+    """A tiny in-betweener trained by the real `handmotion train inbetween` command on `corpus`, with extra
+    `key=value` settings (they win over the tiny ones)."""
+    assert main(["-q", "train", "inbetween", "--no-progress", f"data={corpus}", f"out={out}", *TINY_INBETWEENER,
+                 *settings]) == 0
     return out
 
 

@@ -29,7 +29,14 @@ from engine.train.inbetween import (
     random_mask,
     reaction_mask,
 )
-from tests.helpers import SAMPLE_CORPUS, run_cli, sample_corpus_copy, smooth_motion, train_tiny_inbetweener
+from tests.helpers import (
+    SAMPLE_CORPUS,
+    TINY_INBETWEENER,
+    run_cli,
+    sample_corpus_copy,
+    smooth_motion,
+    train_tiny_inbetweener,
+)
 
 
 @pytest.fixture(scope="module")
@@ -299,3 +306,19 @@ def test_bench_times_a_given_inbetweener(weights, tmp_path, capsys):
                             "--repeat", "1", "--warmup", "0", "--json", str(out))
     assert code == 0 and "inbetween" in text
     assert json.loads(out.read_text())["cases"]["inbetween"]["p50_ms"] > 0
+
+
+def test_training_continues_from_weights_with_their_config_and_statistics(weights, tmp_path, caplog, capsys):
+    corpus = sample_corpus_copy(tmp_path)
+    before = load_inbetweener(weights)
+    out = tmp_path / "more"
+    with caplog.at_level("WARNING", logger="engine.train.inbetween"):
+        train_tiny_inbetweener(corpus, out, f"init_from={weights}", "d_model=64", "steps=2", "eval_every=2")
+    after = load_inbetweener(out)
+    assert after.cfg == before.cfg  # the earlier run's model config wins over this run's d_model
+    assert "d_model" in caplog.text
+    assert torch.equal(after.mean, before.mean) and torch.equal(after.std, before.std)
+    assert any(not torch.equal(a, b) for a, b in zip(after.state_dict().values(), before.state_dict().values()))
+    code, _, err = run_cli(capsys, "-q", "train", "inbetween", "--no-progress", f"data={corpus}",
+                           f"out={tmp_path / 'none'}", f"init_from={tmp_path / 'missing'}", *TINY_INBETWEENER)
+    assert code == 2 and "no weights" in err

@@ -15,7 +15,7 @@ does). Loss on the predicted clean motion x0:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from ..corpus.actions import two_hand_clips
 from ..errors import HandMotionError
 from ..features import HAND_DIM, MOTION_DIM, TRANSL
-from ..models.inbetween import InbetweenConfig, InbetweenDenoiser, save_inbetweener
+from ..models.inbetween import InbetweenConfig, InbetweenDenoiser, load_inbetweener, save_inbetweener
 from ..models.inbetween_sample import denoise, training_scheduler
 from ..models.kinematics import feature_rotmats, right_hand_joints
 from ..models.tokenizer import MIRROR, TRAJ_DIMS
@@ -44,6 +44,7 @@ MASK_WEIGHTS = (0.45, 0.1, 0.15, 0.1, 0.1, 0.1)
 @dataclass
 class TrainInbetweenConfig(TrainRun):
     out: str = "runs/inbetween"
+    init_from: str = ""  # an earlier run's output or a weights folder to continue from (its model config and stats win)
     # model (InbetweenConfig fields)
     d_model: int = 192
     layers: int = 4
@@ -221,6 +222,23 @@ def validation_scores(model: InbetweenDenoiser, windows: torch.Tensor, steps: in
     return out
 
 
+def _initial_model(cfg: TrainInbetweenConfig, train) -> InbetweenDenoiser:
+    """A fresh denoiser with the training clips' feature statistics, or `init_from`'s weights as they are
+    (model config and statistics included: the weights were learnt in that normalisation)."""
+    if not cfg.init_from:
+        model = InbetweenDenoiser(cfg.model_config())
+        model.set_stats(*feature_stats(train, MIRROR.numpy()))
+        return model
+    model = load_inbetweener(cfg.init_from).float().train()
+    given = cfg.model_config()
+    if given != model.cfg:
+        differ = sorted(k for k, v in asdict(given).items() if getattr(model.cfg, k) != v)
+        log.warning("init_from %s: its model config is kept (%s differ from this run's)", cfg.init_from,
+                    ", ".join(differ))
+    log.info("continuing from %s", cfg.init_from)
+    return model
+
+
 def train_inbetween(cfg: TrainInbetweenConfig, progress: bool = True) -> InbetweenDenoiser:
     """Train and save to `cfg.out` (the weights folder layout); returns the trained model."""
     torch.manual_seed(cfg.seed)
@@ -232,8 +250,7 @@ def train_inbetween(cfg: TrainInbetweenConfig, progress: bool = True) -> Inbetwe
     except HandMotionError:
         log.warning("%s has no val split; validating on training windows", cfg.data)
         val = train
-    model = InbetweenDenoiser(cfg.model_config())
-    model.set_stats(*feature_stats(train, MIRROR.numpy()))
+    model = _initial_model(cfg, train)
     log.info("in-betweener: %.2fM parameters, windows of %d frames", model.n_parameters() / 1e6, cfg.window)
     text = caption_embeddings(cfg.data, train.ids) if cfg.text else None
     sampler = WindowSampler(train, cfg.window, seed=cfg.seed)
