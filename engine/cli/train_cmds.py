@@ -1,4 +1,4 @@
-"""Training commands: `handmotion train {tokenizer,evaluator,lm,inbetween} [--config FILE] [key=value ...]`."""
+"""Training commands: `handmotion train {tokenizer,evaluator,lm,inbetween,keyreader} [--config FILE] [key=value ...]`."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ def _add(tsub: argparse._SubParsersAction, name: str, help_text: str, config_cls
 def register(sub: argparse._SubParsersAction) -> None:
     from ..train.evaluator import TrainEvaluatorConfig
     from ..train.inbetween import TrainInbetweenConfig
+    from ..train.key_reader import TrainKeyReaderConfig
     from ..train.lm import TrainLMConfig
     from ..train.tokenizer import TrainTokenizerConfig
 
@@ -32,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
          TrainLMConfig, cmd_lm)
     _add(tsub, "inbetween", "train the diffusion in-betweener (keyframes, partial poses, one hand from the other)",
          TrainInbetweenConfig, cmd_inbetween)
+    _add(tsub, "keyreader", "add a key reader to in-betweener weights and train it (the frames between keyframes)",
+         TrainKeyReaderConfig, cmd_key_reader)
 
 
 def cmd_tokenizer(args: argparse.Namespace) -> int:
@@ -71,4 +74,14 @@ def cmd_inbetween(args: argparse.Namespace) -> int:
     cfg = build_config(args.config_cls, args.config, args.overrides)
     train_inbetween(cfg, progress=not args.no_progress)
     print(f"in-betweener weights written to {cfg.out}")
+    return 0
+
+
+def cmd_key_reader(args: argparse.Namespace) -> int:
+    from ..train.config import build_config
+    from ..train.key_reader import train_key_reader
+
+    cfg = build_config(args.config_cls, args.config, args.overrides)
+    train_key_reader(cfg, progress=not args.no_progress)
+    print(f"in-betweener weights with a key reader written to {cfg.out}")
     return 0

@@ -9,6 +9,8 @@ output layer starting at zero, so an untrained network already in-betweens like 
 training only has to learn how real hands move differently from them. The diffusion step and an optional sentence embedding
 (all-MiniLM-L6-v2, 384-D; a learned null vector when there is no text, which also gives classifier-free
 guidance) are added to every token. Attention uses rotary positions, so any clip length works.
+With `key_reader` set, the fill also carries the key reader's estimate of the frames between full
+keys (`engine.models.key_reader`), a regression the diffusion model refines.
 
 Joint-level masks: `JOINT_SLICES` names the 6D (and translation) blocks of one hand's 99 dimensions.
 """
@@ -27,6 +29,7 @@ from torch import nn
 
 from ..errors import HandMotionError
 from ..features import HAND_DIM, MOTION_DIM
+from .key_reader import KeyReader, full_keys
 from .tokenizer import MIRROR
 from .weights import default_dir, load_weights, save_weights
 
@@ -49,6 +52,8 @@ class InbetweenConfig:
     train_timesteps: int = 1000
     beta_schedule: str = "squaredcos_cap_v2"
     fill: str = "cubic"  # how observed values are carried across the gaps: "cubic" or "linear"
+    key_reader: int = 0  # width of the key reader added to the fill between full keys (0: none)
+    key_basis: int = 12  # sine terms the key reader predicts per gap
 
     def __post_init__(self) -> None:
         if self.fill not in FILLS:
@@ -57,6 +62,8 @@ class InbetweenConfig:
             raise ValueError(f"d_model {self.d_model} must split into {self.heads} heads of even width")
         if self.layers < 1 or self.fps <= 0 or self.train_timesteps < 2:
             raise ValueError("layers >= 1, fps > 0 and train_timesteps >= 2 are required")
+        if self.key_reader < 0 or self.key_basis < 1:
+            raise ValueError("key_reader must be >= 0 (0: none) and key_basis >= 1")
 
     @classmethod
     def from_dict(cls, d: dict) -> "InbetweenConfig":
@@ -184,6 +191,7 @@ class InbetweenDenoiser(nn.Module):
         self.out = nn.Linear(d, MOTION_DIM)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        self.key_reader = KeyReader(cfg.key_reader, cfg.key_basis, cfg.fps) if cfg.key_reader else None
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -193,8 +201,13 @@ class InbetweenDenoiser(nn.Module):
         self.std.copy_(torch.as_tensor(std, dtype=torch.float32))
 
     def fill(self, known: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """The config's fill of the observed values: (B, T, 198) model space -> (B, T, 198)."""
-        return FILLS[self.cfg.fill](known * mask, mask)
+        """The config's fill of the observed values, plus the key reader's estimate between full keys
+        on the dimensions not observed there: (B, T, 198) model space -> (B, T, 198)."""
+        known = known * mask
+        filled = FILLS[self.cfg.fill](known, mask)
+        if self.key_reader is not None:
+            filled = filled + (1 - mask) * self.key_reader(known, full_keys(mask))
+        return filled
 
     # --- model space: (B, T, 198), left hand mirrored, normalised -------------------------------
     def to_model_space(self, x: torch.Tensor) -> torch.Tensor:

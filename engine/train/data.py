@@ -91,6 +91,17 @@ def load_clips(corpus_dir: str | Path, split: str | None) -> ClipSet:
     return clips
 
 
+def train_and_val_clips(corpus_dir: str | Path) -> tuple[ClipSet, ClipSet]:
+    """The train split and the val split of a corpus; a corpus without a val split validates on its
+    training clips (with a warning)."""
+    train = load_clips(corpus_dir, "train")
+    try:
+        return train, load_clips(corpus_dir, "val")
+    except HandMotionError:
+        log.warning("%s has no val split; validating on training windows", corpus_dir)
+        return train, train
+
+
 class WindowSampler:
     """Random fixed-length windows, clips drawn in proportion to their length.
 

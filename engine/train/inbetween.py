@@ -23,7 +23,6 @@ import torch
 import torch.nn.functional as F
 
 from ..corpus.actions import two_hand_clips
-from ..errors import HandMotionError
 from ..features import HAND_DIM, MOTION_DIM, TRANSL
 from ..models.inbetween import InbetweenConfig, InbetweenDenoiser, load_inbetweener, save_inbetweener
 from ..models.inbetween_sample import denoise, training_scheduler
@@ -31,7 +30,7 @@ from ..models.kinematics import feature_rotmats, right_hand_joints
 from ..models.tokenizer import MIRROR, TRAJ_DIMS
 from ..rotations import axis_angle_to_matrix, matrix_to_rot6d
 from .config import TrainRun, training_meta
-from .data import WindowSampler, caption_embeddings, feature_stats, load_clips
+from .data import WindowSampler, caption_embeddings, feature_stats, train_and_val_clips
 from .loop import run_training
 
 log = logging.getLogger(__name__)
@@ -230,11 +229,14 @@ def _initial_model(cfg: TrainInbetweenConfig, train) -> InbetweenDenoiser:
         model.set_stats(*feature_stats(train, MIRROR.numpy()))
         return model
     model = load_inbetweener(cfg.init_from).float().train()
-    given = cfg.model_config()
-    if given != model.cfg:
-        differ = sorted(k for k, v in asdict(given).items() if getattr(model.cfg, k) != v)
+    ours = asdict(cfg)
+    differ = sorted(k for k, v in asdict(model.cfg).items() if k in ours and ours[k] != v)
+    if differ:
         log.warning("init_from %s: its model config is kept (%s differ from this run's)", cfg.init_from,
                     ", ".join(differ))
+    if model.key_reader is not None:  # trained on its own (`train keyreader`); the denoiser learns around it
+        model.key_reader.requires_grad_(False)
+        log.info("init_from %s: its key reader is kept frozen", cfg.init_from)
     log.info("continuing from %s", cfg.init_from)
     return model
 
@@ -244,12 +246,7 @@ def train_inbetween(cfg: TrainInbetweenConfig, progress: bool = True) -> Inbetwe
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    train = load_clips(cfg.data, "train")
-    try:
-        val = load_clips(cfg.data, "val")
-    except HandMotionError:
-        log.warning("%s has no val split; validating on training windows", cfg.data)
-        val = train
+    train, val = train_and_val_clips(cfg.data)
     model = _initial_model(cfg, train)
     log.info("in-betweener: %.2fM parameters, windows of %d frames", model.n_parameters() / 1e6, cfg.window)
     text = caption_embeddings(cfg.data, train.ids) if cfg.text else None
